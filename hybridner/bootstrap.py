@@ -1,0 +1,478 @@
+"""The whole pipeline as importable functions.
+
+:func:`weak_label` runs the labelling functions and the aggregator over a corpus;
+:func:`bootstrap` goes on to train a spaCy model, score it and write a run folder::
+
+    RUN/model/            the trained spaCy pipeline (spacy.load opens it)
+    RUN/config.cfg        the commented training config (spacy train reproduces the run)
+    RUN/corpus/           train.spacy and dev.spacy, the training data of config.cfg
+    RUN/weak.jsonl        per document: each function's spans, the aggregated spans
+    RUN/aggregator.json   the fitted aggregator
+    RUN/report.json, RUN/report.md   functions, aggregated labels, dev scores, timings
+
+The run folder is written under a temporary name and renamed into place at the
+end, so ``RUN`` is either the complete new run, the previous one, or absent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from . import __version__
+from .aggregation import HMMAggregator, MajorityAggregator
+from .corpus import (
+    atomic_open,
+    gold_docs,
+    make_docs,
+    read_gold,
+    read_texts,
+    to_training_doc,
+    weak_record,
+    write_jsonl,
+)
+from .errors import CorpusError, HybridNERError, OutputError
+from .evaluation import Scores, doc_entities, function_statistics, score_entities
+from .labelling import LabellingFunction, apply_functions, load_rules
+from .lexicons import Gazetteer, Lexicon, lexicon_functions, load_lexicons, match_longest
+from .training import train_model
+
+__all__ = ["WeakLabels", "BootstrapResult", "weak_label", "bootstrap", "example_paths"]
+
+logger = logging.getLogger("hybridner")
+
+CANDIDATES = "candidates"
+AGGREGATED = "aggregated"
+
+
+def example_paths() -> dict[str, Path]:
+    """Where the embedded sample corpus and its hand-annotated dev set are."""
+    root = Path(str(resources.files("hybridner").joinpath("example")))
+    return {"corpus": root / "corpus.jsonl", "dev": root / "dev.jsonl"}
+
+
+@dataclass
+class WeakLabels:
+    """The labelled, aggregated corpus produced by :func:`weak_label`."""
+
+    nlp: Language
+    docs: list[Doc]
+    functions: list[LabellingFunction]
+    aggregator: HMMAggregator | MajorityAggregator
+    labels: list[str]
+    candidates: Gazetteer | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def function_names(self) -> list[str]:
+        return [f.name for f in self.functions]
+
+    def records(self) -> list[dict[str, Any]]:
+        """The ``weak.jsonl`` records."""
+        return [
+            weak_record(
+                doc, self.function_names, aggregated=AGGREGATED,
+                candidates=CANDIDATES if self.candidates is not None else None,
+            )
+            for doc in self.docs
+        ]
+
+
+def _blank(lang: str) -> Language:
+    try:
+        return spacy.blank(lang)
+    except Exception as err:
+        raise HybridNERError(
+            f"--lang {lang!r}: spaCy has no language with that code ({err}); use an ISO "
+            "code spaCy supports, such as 'en', 'de', 'fr' or 'xx' (multi-language)"
+        ) from err
+
+
+def _load_candidates(path: str | Path) -> Gazetteer:
+    lexicons = load_lexicons(path)
+    terms: list[str] = []
+    for lexicon in lexicons.values():
+        terms.extend(lexicon.terms)
+    lexicon = Lexicon("CANDIDATE", list(dict.fromkeys(terms)), str(path))
+    return Gazetteer(lexicon, case_sensitive=False, name=CANDIDATES)
+
+
+def _functions(
+    lexicons: str | Path, rules: str | Path | None, *, default_rules: bool
+) -> tuple[list[LabellingFunction], list[str]]:
+    loaded = load_lexicons(lexicons)
+    functions: list[LabellingFunction] = list(lexicon_functions(loaded.values()))
+    rules_path = rules
+    if rules_path is None and default_rules:
+        beside = Path(lexicons).resolve().parent / "rules"
+        if beside.is_dir() and any(beside.glob("*.py")):
+            rules_path = beside
+            logger.info("using the rules beside the lexicons: %s", beside)
+    if rules_path is not None:
+        functions.extend(load_rules(rules_path))
+    names = [f.name for f in functions]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise HybridNERError(f"labelling function names used twice: {clashes}; rename them")
+    labels = sorted({label for f in functions for label in f.labels})
+    return functions, labels
+
+
+def weak_label(
+    lexicons: str | Path,
+    *,
+    corpus: str | Path,
+    rules: str | Path | None = None,
+    candidates: str | Path | None = None,
+    lang: str = "en",
+    aggregator: Literal["hmm", "majority"] = "hmm",
+    seed: int = 0,
+    default_rules: bool = True,
+) -> WeakLabels:
+    """Apply lexicons, rules and candidates to a corpus and aggregate their votes.
+
+    ``rules`` defaults to a ``rules/`` folder beside the lexicon folder, when there
+    is one (``default_rules=False`` turns that off).
+
+    >>> weak = weak_label("lexicons/", corpus="texts.jsonl")  # doctest: +SKIP
+    >>> weak.docs[0].spans["aggregated"]  # doctest: +SKIP
+    """
+    if aggregator not in ("hmm", "majority"):
+        raise HybridNERError(f"aggregator {aggregator!r}: use 'hmm' or 'majority'")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    functions, labels = _functions(lexicons, rules, default_rules=default_rules)
+    candidate_fn = _load_candidates(candidates) if candidates is not None else None
+    timings["load_functions"] = time.perf_counter() - started
+
+    nlp = _blank(lang)
+    started = time.perf_counter()
+    all_functions = functions + ([candidate_fn] if candidate_fn is not None else [])
+    docs = list(apply_functions(all_functions, make_docs(nlp, read_texts(corpus))))
+    if not docs:
+        raise CorpusError(f"{corpus}: the corpus holds no documents")
+    timings["labelling"] = time.perf_counter() - started
+    logger.info("labelled %d documents with %d functions", len(docs), len(all_functions))
+
+    started = time.perf_counter()
+    sources = [f.name for f in functions]
+    if not labels:
+        labels = sorted({s.label_ for d in docs for n in sources for s in d.spans.get(n, [])})
+    if not labels:
+        raise HybridNERError(
+            "no labels: the lexicons are empty and no rule produced a labelled span"
+        )
+    if aggregator == "hmm":
+        model: HMMAggregator | MajorityAggregator = HMMAggregator(
+            labels, sources=sources, name=AGGREGATED, seed=seed
+        )
+    else:
+        model = MajorityAggregator(labels, sources=sources, name=AGGREGATED)
+    model.fit(docs)
+    for doc in docs:
+        model.aggregate(doc)
+    timings["aggregation"] = time.perf_counter() - started
+    return WeakLabels(nlp, docs, functions, model, labels, candidate_fn, timings)
+
+
+@dataclass
+class BootstrapResult:
+    """What :func:`bootstrap` wrote and measured."""
+
+    out: Path
+    model_path: Path
+    report: dict[str, Any]
+
+    @property
+    def dev_scores(self) -> dict[str, Any]:
+        return self.report["dev"]
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; choose another --out")
+    if out.exists() and not overwrite:
+        raise OutputError(
+            f"{out}: the output folder already exists; pass --overwrite to replace it "
+            "or choose another --out"
+        )
+    if out.is_symlink():
+        raise OutputError(f"{out}: is a symbolic link; give a real folder for --out")
+
+
+def _replace_folder(tmp: Path, out: Path) -> None:
+    """Move the finished run into place; the old run is removed only after."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{int(time.time() * 1000)}"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _scores_dict(scores: Scores) -> dict[str, Any]:
+    data = scores.to_dict()
+    data.update(support=scores.support, predicted=scores.predicted, correct=scores.correct)
+    return data
+
+
+def _dev_evaluation(
+    weak: WeakLabels, gold: Sequence[Any], model_nlp: Language, min_confidence: float
+) -> dict[str, Any]:
+    """Score the model, the aggregated labels, lexicon match and each function on gold."""
+    gold_ents = [g.entities for g in gold]
+    docs = list(
+        apply_functions(
+            weak.functions, make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))
+        )
+    )
+    for doc in docs:
+        weak.aggregator.aggregate(doc)
+    aggregated = []
+    for doc in docs:
+        group = doc.spans[AGGREGATED]
+        conf = group.attrs.get("confidence", [])
+        aggregated.append(
+            [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
+        )
+    gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
+    lexicon_only = [
+        [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
+        for doc in docs
+    ]
+    predictions = [
+        [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        for doc in model_nlp.pipe(g.text for g in gold)
+    ]
+    per_function = {
+        f.name: _scores_dict(score_entities(gold_ents, [doc_entities(d, f.name) for d in docs]))
+        for f in weak.functions
+    }
+    return {
+        "documents": len(gold),
+        "model": _scores_dict(score_entities(gold_ents, predictions)),
+        "aggregated": _scores_dict(score_entities(gold_ents, aggregated)),
+        "lexicon_only": _scores_dict(score_entities(gold_ents, lexicon_only)),
+        "functions": per_function,
+    }
+
+
+def bootstrap(
+    lexicons: str | Path,
+    *,
+    rules: str | Path | None = None,
+    candidates: str | Path | None = None,
+    corpus: str | Path | None = None,
+    dev: str | Path | None = None,
+    gold: str | Path | None = None,
+    out: str | Path = "runs/bootstrap",
+    lang: str = "en",
+    aggregator: Literal["hmm", "majority"] = "hmm",
+    seed: int = 0,
+    max_epochs: int = 30,
+    min_confidence: float = 0.5,
+    holdout: float = 0.1,
+    overwrite: bool = False,
+) -> BootstrapResult:
+    """Weakly label a corpus, train a spaCy NER model on it and score it.
+
+    Without ``corpus`` the embedded sample corpus is used (and, without ``dev``,
+    its hand-annotated dev set). Without ``dev`` a seeded ``holdout`` share of the
+    weakly labelled documents selects the best model instead. ``gold`` documents
+    are hand-annotated examples mixed into training.
+
+    >>> result = bootstrap("lexicons/", out="runs/v1")  # doctest: +SKIP
+    >>> result.report["dev"]["model"]["f1"]  # doctest: +SKIP
+    """
+    total_started = time.perf_counter()
+    out = Path(out)
+    _check_output(out, overwrite)
+    if corpus is None:
+        sample = example_paths()
+        corpus = sample["corpus"]
+        if dev is None:
+            dev = sample["dev"]
+        logger.warning(
+            "no corpus given: using the embedded sample corpus %s (pass --corpus for your own)",
+            corpus,
+        )
+    dev_gold = read_gold(dev) if dev is not None else None
+    extra_gold = read_gold(gold) if gold is not None else []
+
+    weak = weak_label(
+        lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
+        aggregator=aggregator, seed=seed,
+    )
+    timings = dict(weak.timings)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        started = time.perf_counter()
+        write_jsonl(tmp / "weak.jsonl", weak.records())
+        weak.aggregator.save(tmp / "aggregator.json")
+        candidates_key = CANDIDATES if weak.candidates is not None else None
+        train_docs = [
+            to_training_doc(doc, aggregated=AGGREGATED, candidates=candidates_key,
+                            min_confidence=min_confidence)
+            for doc in weak.docs
+            if len(doc)
+        ]
+        if dev_gold is not None:
+            dev_docs = gold_docs(weak.nlp, dev_gold)
+            dev_source = str(dev)
+        else:
+            order = list(range(len(train_docs)))
+            random.Random(seed).shuffle(order)
+            n_dev = max(1, int(len(order) * holdout))
+            if len(order) - n_dev < 1:
+                raise CorpusError(
+                    f"{corpus}: {len(order)} document(s) are too few to hold some out for "
+                    "model selection; add documents or pass --dev"
+                )
+            held = set(order[:n_dev])
+            dev_docs = [d for i, d in enumerate(train_docs) if i in held]
+            train_docs = [d for i, d in enumerate(train_docs) if i not in held]
+            dev_source = f"{n_dev} held-out weakly labelled documents (seed {seed})"
+        train_docs.extend(gold_docs(weak.nlp, extra_gold))
+        timings["training_data"] = time.perf_counter() - started
+
+        result = train_model(
+            train_docs, dev_docs, output_dir=tmp, lang=lang, seed=seed, max_epochs=max_epochs
+        )
+        timings["training"] = result.seconds
+
+        started = time.perf_counter()
+        dev_report: dict[str, Any] = {"source": dev_source}
+        if dev_gold is not None:
+            dev_report.update(_dev_evaluation(weak, dev_gold, result.nlp, min_confidence))
+        else:
+            dev_report["model_vs_weak_labels_f1"] = result.best_score
+        timings["evaluation"] = time.perf_counter() - started
+        timings["total"] = time.perf_counter() - total_started
+
+        report = _report(weak, train_docs, dev_report, result, timings, settings={
+            "lexicons": str(lexicons), "rules": None if rules is None else str(rules),
+            "candidates": None if candidates is None else str(candidates),
+            "corpus": str(corpus), "dev": None if dev is None else str(dev),
+            "gold": None if gold is None else str(gold), "lang": lang,
+            "aggregator": aggregator, "seed": seed, "max_epochs": max_epochs,
+            "min_confidence": min_confidence,
+        })
+        with atomic_open(tmp / "report.json") as handle:
+            json.dump(report, handle, indent=1)
+        with atomic_open(tmp / "report.md") as handle:
+            handle.write(render_report_md(report))
+        _replace_folder(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return BootstrapResult(out=out, model_path=out / "model", report=report)
+
+
+def _report(
+    weak: WeakLabels,
+    train_docs: Sequence[Doc],
+    dev: dict[str, Any],
+    result: Any,
+    timings: dict[str, float],
+    *,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    stats = function_statistics(weak.docs, weak.function_names)
+    weights = (
+        weak.aggregator.function_weights() if isinstance(weak.aggregator, HMMAggregator) else {}
+    )
+    for f in weak.functions:
+        stats[f.name]["kind"] = f.kind
+        if f.name in weights:
+            stats[f.name]["hmm"] = weights[f.name]
+        if "functions" in dev:
+            scores = dev["functions"][f.name]
+            stats[f.name]["dev"] = {k: scores[k] for k in ("precision", "recall", "f1")}
+    label_counts: Counter[str] = Counter()
+    confidences: list[float] = []
+    for doc in weak.docs:
+        group = doc.spans[AGGREGATED]
+        label_counts.update(s.label_ for s in group)
+        confidences.extend(group.attrs.get("confidence", []))
+    missing = sum(1 for d in train_docs for t in d if t.ent_iob == 0)
+    return {
+        "hybridner_version": __version__,
+        "settings": settings,
+        "labels": weak.labels,
+        "corpus": {"documents": len(weak.docs), "tokens": sum(len(d) for d in weak.docs)},
+        "functions": stats,
+        "aggregated": {
+            "aggregator": weak.aggregator.kind,
+            "spans": sum(label_counts.values()),
+            "labels": dict(sorted(label_counts.items())),
+            "mean_confidence": sum(confidences) / len(confidences) if confidences else 0.0,
+            "training_entities": sum(len(d.ents) for d in train_docs),
+            "missing_tokens": missing,
+        },
+        "dev": dev,
+        "training": {"best_score": result.best_score, "history": result.history},
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def render_report_md(report: dict[str, Any]) -> str:
+    """A short human-readable summary of ``report.json``."""
+    lines = ["# hybridner run report", ""]
+    dev = report["dev"]
+    lines.append(f"Dev set: {dev['source']}")
+    lines.append("")
+    if "model" in dev:
+        lines += ["| | P | R | F1 |", "|---|---|---|---|"]
+        for key, name in (("lexicon_only", "lexicon match only"),
+                          ("aggregated", f"aggregated labels ({report['aggregated']['aggregator']})"),
+                          ("model", "trained model")):
+            s = dev[key]
+            lines.append(f"| {name} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} |")
+        lines += ["", "Model per label:", "", "| label | P | R | F1 | support |", "|---|---|---|---|---|"]
+        for label, s in dev["model"]["per_label"].items():
+            lines.append(f"| {label} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} | {s['support']} |")
+    else:
+        lines.append(f"Model F1 against held-out weak labels: {_pct(dev['model_vs_weak_labels_f1'])}")
+    lines += ["", "## Labelling functions", "",
+              "| function | kind | spans | doc coverage | token coverage | overlaps | conflicts | dev P | dev R | dev F1 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in report["functions"].items():
+        d = s.get("dev")
+        dev_cols = f"{_pct(d['precision'])} | {_pct(d['recall'])} | {_pct(d['f1'])}" if d else "- | - | -"
+        lines.append(
+            f"| `{name}` | {s['kind']} | {s['spans']} | {_pct(s['doc_coverage'])}% | "
+            f"{_pct(s['token_coverage'])}% | {s['overlaps']} | {s['conflicts']} | {dev_cols} |"
+        )
+    agg = report["aggregated"]
+    lines += ["", "## Aggregated labels", "",
+              f"{agg['spans']} spans ({', '.join(f'{k}: {v}' for k, v in agg['labels'].items())}), "
+              f"mean confidence {agg['mean_confidence']:.3f}; {agg['training_entities']} training "
+              f"entities, {agg['missing_tokens']} tokens left unannotated (missing).", "",
+              "## Time per stage (seconds)", "", "| stage | seconds |", "|---|---|"]
+    for stage, seconds in report["timings"].items():
+        lines.append(f"| {stage} | {seconds:.1f} |")
+    lines.append("")
+    return "\n".join(lines)

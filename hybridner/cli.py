@@ -1,0 +1,214 @@
+"""The ``hybridner`` command line: thin Typer wrappers over the library.
+
+This is the only module that prints or exits. Library errors
+(:class:`~hybridner.errors.HybridNERError`) become one ``error:`` line on stderr
+and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .errors import HybridNERError
+
+app = typer.Typer(
+    name="hybridner",
+    help="Train custom NER models from lexicons and rules, without hand-annotated data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+logger = logging.getLogger("hybridner")
+
+
+class Aggregator(str, Enum):
+    hmm = "hmm"
+    majority = "majority"
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[hybridner] %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except HybridNERError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; nothing half-written was left behind", err=True)
+        raise typer.Exit(code=130) from None
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debugging detail.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings and errors only.")]
+RulesOpt = Annotated[
+    Optional[Path],
+    typer.Option(help="A .py rule file or a folder of them (default: rules/ beside LEXICONS)."),
+]
+CandidatesOpt = Annotated[
+    Optional[Path],
+    typer.Option(help="Untyped candidate phrases, one per line: unknown, not 'outside', in training."),
+]
+LangOpt = Annotated[str, typer.Option(help="spaCy language code of the blank pipeline.")]
+AggOpt = Annotated[Aggregator, typer.Option(help="How the labelling functions' votes are combined.")]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:5.1f}"
+
+
+@app.command()
+def bootstrap(
+    lexicons: Annotated[Path, typer.Argument(help="Folder of <LABEL>.txt / .jsonl lexicons.")],
+    rules: RulesOpt = None,
+    candidates: CandidatesOpt = None,
+    corpus: Annotated[
+        Optional[Path],
+        typer.Option(help="Unlabelled texts: .txt, .jsonl or a folder of .txt (default: the embedded sample)."),
+    ] = None,
+    dev: Annotated[Optional[Path], typer.Option(help="Hand-annotated .jsonl to select and score the model.")] = None,
+    gold: Annotated[Optional[Path], typer.Option(help="Hand-annotated .jsonl mixed into training.")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/bootstrap"),
+    lang: LangOpt = "en",
+    aggregator: AggOpt = Aggregator.hmm,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same result.")] = 0,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 30,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Aggregated spans below this are left unannotated.")
+    ] = 0.5,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Weakly label a corpus, train a spaCy NER model and score it."""
+    from .bootstrap import bootstrap as run
+
+    _setup_logging(verbose, quiet)
+    with _errors():
+        result = run(
+            lexicons, rules=rules, candidates=candidates, corpus=corpus, dev=dev, gold=gold,
+            out=out, lang=lang, aggregator=aggregator.value, seed=seed, max_epochs=max_epochs,
+            min_confidence=min_confidence, overwrite=overwrite,
+        )
+    report = result.report
+    typer.echo(f"model written to {result.model_path}")
+    dev_report = report["dev"]
+    typer.echo(f"dev set: {dev_report['source']}")
+    if "model" in dev_report:
+        typer.echo("                      P      R     F1")
+        for key, name in (("lexicon_only", "lexicon match only"),
+                          ("aggregated", "aggregated labels"),
+                          ("model", "trained model")):
+            s = dev_report[key]
+            typer.echo(f"{name:<19} {_pct(s['precision'])}  {_pct(s['recall'])}  {_pct(s['f1'])}")
+    else:
+        typer.echo(f"model F1 against held-out weak labels: {_pct(dev_report['model_vs_weak_labels_f1'])}")
+    typer.echo(f"report: {result.out / 'report.md'}")
+
+
+@app.command()
+def label(
+    lexicons: Annotated[Path, typer.Argument(help="Folder of <LABEL>.txt / .jsonl lexicons.")],
+    corpus: Annotated[Path, typer.Option(help="Unlabelled texts: .txt, .jsonl or a folder of .txt.")],
+    out: Annotated[Path, typer.Option(help="JSONL file of weak labels to write.")],
+    rules: RulesOpt = None,
+    candidates: CandidatesOpt = None,
+    lang: LangOpt = "en",
+    aggregator: AggOpt = Aggregator.hmm,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run only the weak-labelling stages and write weak.jsonl."""
+    from .bootstrap import weak_label
+    from .corpus import write_jsonl
+
+    _setup_logging(verbose, quiet)
+    with _errors():
+        weak = weak_label(
+            lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
+            aggregator=aggregator.value, seed=seed,
+        )
+        count = write_jsonl(out, weak.records())
+    typer.echo(f"wrote weak labels of {count} documents to {out}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A trained model folder (RUN/model).")],
+    gold: Annotated[Path, typer.Argument(help="Hand-annotated .jsonl.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Exact-span entity precision, recall and F1 per label and overall."""
+    from .corpus import read_gold
+    from .evaluation import score_entities
+    from .inference import load
+
+    _setup_logging(verbose, quiet)
+    with _errors():
+        ner = load(model)
+        records = read_gold(gold)
+        predicted = [
+            [(e["start"], e["end"], e["label"]) for e in r["entities"]]
+            for r in ner.annotate({"id": g.id, "text": g.text} for g in records)
+        ]
+        scores = score_entities([g.entities for g in records], predicted)
+    if json_output:
+        typer.echo(json.dumps(scores.to_dict(), indent=1))
+        return
+    typer.echo(f"{'label':<20}     P      R     F1  support")
+    for name, s in sorted(scores.per_label.items()):
+        typer.echo(f"{name:<20} {_pct(s.precision)}  {_pct(s.recall)}  {_pct(s.f1)}  {s.support:7d}")
+    typer.echo(f"{'overall (micro)':<20} {_pct(scores.precision)}  {_pct(scores.recall)}  "
+               f"{_pct(scores.f1)}  {scores.support:7d}")
+
+
+@app.command()
+def annotate(
+    model: Annotated[Path, typer.Argument(help="A trained model folder (RUN/model).")],
+    input: Annotated[Path, typer.Argument(help="Texts: .txt, .jsonl or a folder of .txt.")],
+    out: Annotated[Optional[Path], typer.Option(help="JSONL file to write (default: standard output).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per nlp.pipe batch.")] = 256,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Annotate texts with a trained model, streaming JSONL records with "entities"."""
+    from .corpus import read_texts, write_jsonl
+    from .inference import load
+
+    _setup_logging(verbose, quiet)
+    with _errors():
+        ner = load(model)
+        records = ner.annotate(read_texts(input), batch_size=batch_size)
+        if out is None:
+            for record in records:
+                typer.echo(json.dumps(record, ensure_ascii=False))
+            return
+        count = write_jsonl(out, records)
+    typer.echo(f"annotated {count} documents into {out}", err=True)
+
+
+def main(argv: Optional[list[str]] = None) -> Any:
+    """Entry point of the ``hybridner`` script and ``python -m hybridner``."""
+    return app(args=argv, prog_name="hybridner")
+

@@ -1,0 +1,383 @@
+"""Read and write texts and gold, and turn aggregated spans into training documents.
+
+Corpus formats (see :func:`read_texts`):
+
+* ``.txt``: one document per line (blank lines skipped);
+* ``.jsonl``: one JSON object per line with a ``"text"``; an ``"id"`` is used in
+  messages and every other field is carried through to ``annotate`` output;
+* a folder of ``.txt`` files: one document per file.
+
+Gold formats (see :func:`read_gold`): ``.jsonl`` lines with either
+``"entities": [[start, end, label], ...]`` (spaCy's training tuples as JSON) or
+Prodigy-style ``"spans": [{"start", "end", "label"}, ...]``, character offsets,
+``end`` exclusive.
+
+Outputs are written atomically: to a temporary file beside the target, renamed
+into place only once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.util import filter_spans
+
+from .errors import CorpusError, HybridNERError, OutputError
+from .labelling import check_label
+
+__all__ = [
+    "GoldRecord",
+    "read_texts",
+    "read_gold",
+    "make_docs",
+    "gold_docs",
+    "weak_record",
+    "to_training_doc",
+    "write_docbin",
+    "write_jsonl",
+    "atomic_open",
+]
+
+logger = logging.getLogger("hybridner")
+
+Entity = tuple[int, int, str]
+
+
+@dataclass
+class GoldRecord:
+    """A hand-annotated document: its text, entities and any other fields."""
+
+    id: str
+    text: str
+    entities: list[Entity]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it over ``path`` on success.
+
+    On error the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name for the output")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: the folder {parent} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": "utf8", "newline": "\n"}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as JSON lines, atomically; return how many were written."""
+    count = 0
+    with atomic_open(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with path.open(encoding="utf-8-sig", newline=None) as handle:
+            yield from enumerate(handle, start=1)
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{path}: not valid UTF-8 (byte {err.start} of the bad chunk: {err.reason}); "
+            "re-encode the file as UTF-8"
+        ) from err
+
+
+def _json_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, line in _read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(
+                f"{path} line {lineno}: not valid JSON ({err.msg} at column {err.colno}); "
+                "each line must be one JSON object such as {\"text\": \"...\"}"
+            ) from err
+        if not isinstance(record, dict):
+            raise CorpusError(
+                f"{path} line {lineno}: expected a JSON object, got {type(record).__name__}"
+            )
+        yield lineno, record
+
+
+def read_texts(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Stream the documents of a corpus as records ``{"id", "text", ...}``.
+
+    Documents without an ``"id"`` get ``"<file>:<line>"``. Errors name the file
+    and line.
+
+    >>> for record in read_texts("texts.jsonl"):  # doctest: +SKIP
+    ...     record["id"], record["text"]
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.txt"))
+        if not files:
+            raise CorpusError(f"{path}: the corpus folder holds no .txt files")
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError as err:
+                raise CorpusError(f"{file}: not valid UTF-8 ({err.reason}); re-encode it") from err
+            yield {"id": file.name, "text": text}
+        return
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such corpus file or folder")
+    if path.suffix == ".jsonl":
+        for lineno, record in _json_records(path):
+            if "text" not in record:
+                raise CorpusError(
+                    f"{path} line {lineno}: no \"text\" field (fields: {sorted(record)}); "
+                    "each line needs {\"text\": \"...\"}"
+                )
+            if not isinstance(record["text"], str):
+                raise CorpusError(
+                    f"{path} line {lineno}: \"text\" must be a string, got "
+                    f"{type(record['text']).__name__}"
+                )
+            record = dict(record)
+            record["id"] = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
+            yield record
+    elif path.suffix == ".txt":
+        for lineno, line in _read_lines(path):
+            text = line.rstrip("\n")
+            if text.strip():
+                yield {"id": f"{path.name}:{lineno}", "text": text}
+    else:
+        raise CorpusError(
+            f"{path}: unknown corpus format {path.suffix!r}; use .txt (one document per "
+            "line), .jsonl (objects with \"text\") or a folder of .txt files"
+        )
+
+
+def _parse_entities(record: dict[str, Any], where: str) -> list[Entity]:
+    if "entities" in record:
+        raw = record["entities"]
+        if not isinstance(raw, list):
+            raise CorpusError(f"{where}: \"entities\" must be a list of [start, end, label]")
+        entities = []
+        for item in raw:
+            if not (isinstance(item, (list, tuple)) and len(item) == 3):
+                raise CorpusError(f"{where}: entity {item!r} is not [start, end, label]")
+            entities.append(tuple(item))
+    elif "spans" in record:
+        raw = record["spans"]
+        if not isinstance(raw, list):
+            raise CorpusError(f"{where}: \"spans\" must be a list of {{start, end, label}}")
+        entities = []
+        for item in raw:
+            if not (isinstance(item, dict) and {"start", "end", "label"} <= item.keys()):
+                raise CorpusError(f"{where}: span {item!r} needs \"start\", \"end\" and \"label\"")
+            entities.append((item["start"], item["end"], item["label"]))
+    else:
+        raise CorpusError(
+            f"{where}: no \"entities\" or \"spans\" field; gold lines need "
+            "\"entities\": [[start, end, label], ...] (use [] for a document without entities)"
+        )
+    return entities  # type: ignore[return-value]
+
+
+def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entity]:
+    checked = []
+    for start, end, label in entities:
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
+            raise CorpusError(f"{where}: offsets ({start!r}, {end!r}) must be integers")
+        if not 0 <= start < end <= len(text):
+            raise CorpusError(
+                f"{where}: entity ({start}, {end}, {label!r}) is outside the text of "
+                f"{len(text)} characters or empty; offsets are characters, end exclusive"
+            )
+        try:
+            check_label(label, where)
+        except HybridNERError as err:
+            raise CorpusError(str(err)) from err
+        checked.append((start, end, label))
+    checked.sort()
+    for (s1, e1, l1), (s2, e2, l2) in zip(checked, checked[1:]):
+        if s2 < e1:
+            raise CorpusError(
+                f"{where}: entities {text[s1:e1]!r} ({s1}, {e1}, {l1}) and {text[s2:e2]!r} "
+                f"({s2}, {e2}, {l2}) overlap; NER gold must not overlap"
+            )
+    return checked
+
+
+def read_gold(path: str | Path) -> list[GoldRecord]:
+    """Read hand-annotated documents, checking every offset.
+
+    >>> gold = read_gold("dev.jsonl")  # doctest: +SKIP
+    >>> gold[0].entities
+    [(0, 9, 'Drug')]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such gold file")
+    if path.suffix != ".jsonl":
+        raise CorpusError(f"{path}: gold files must be .jsonl (one annotated document per line)")
+    records = []
+    for lineno, record in _json_records(path):
+        where = f"{path} line {lineno}"
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise CorpusError(f"{where}: \"text\" missing or not a string")
+        entities = _check_entities(_parse_entities(record, where), text, where)
+        doc_id = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
+        meta = {k: v for k, v in record.items() if k not in {"id", "text", "entities", "spans"}}
+        records.append(GoldRecord(doc_id, text, entities, meta))
+    if not records:
+        raise CorpusError(f"{path}: the gold file holds no documents")
+    return records
+
+
+def make_docs(
+    nlp: Language, records: Iterable[dict[str, Any]], *, batch_size: int = 256
+) -> Iterator[Doc]:
+    """Tokenise records into Docs, keeping each record's id in ``doc.user_data["id"]``."""
+
+    def pairs() -> Iterator[tuple[str, dict[str, Any]]]:
+        for record in records:
+            yield record["text"], record
+
+    for doc, record in nlp.pipe(pairs(), as_tuples=True, batch_size=batch_size):
+        doc.user_data["id"] = record["id"]
+        yield doc
+
+
+def gold_docs(nlp: Language, records: Sequence[GoldRecord]) -> list[Doc]:
+    """Tokenise gold records and set their entities; everything else is "outside".
+
+    Entities that do not fall on token boundaries are widened to the tokens they
+    touch (logged), since the model can only predict whole tokens.
+    """
+    docs = []
+    widened = 0
+    for record in records:
+        doc = nlp.make_doc(record.text)
+        doc.user_data["id"] = record.id
+        spans = []
+        for start, end, label in record.entities:
+            span = doc.char_span(start, end, label=label, alignment_mode="strict")
+            if span is None:
+                span = doc.char_span(start, end, label=label, alignment_mode="expand")
+                widened += 1
+            if span is not None:
+                spans.append(span)
+        doc.set_ents(filter_spans(spans), default="outside")
+        docs.append(doc)
+    if widened:
+        logger.info("%d gold entities do not fall on token boundaries; widened to whole tokens", widened)
+    return docs
+
+
+def weak_record(
+    doc: Doc,
+    function_names: Sequence[str],
+    *,
+    aggregated: str = "aggregated",
+    candidates: str | None = None,
+) -> dict[str, Any]:
+    """The ``weak.jsonl`` record of one labelled, aggregated document (char offsets)."""
+    spans = {}
+    for name in function_names:
+        group = doc.spans.get(name)
+        spans[name] = [[s.start_char, s.end_char, s.label_] for s in group] if group else []
+    record: dict[str, Any] = {"id": doc.user_data.get("id"), "text": doc.text, "spans": spans}
+    group = doc.spans.get(aggregated)
+    if group is not None:
+        conf = group.attrs.get("confidence", [])
+        voters = group.attrs.get("voters", [])
+        record["aggregated"] = [
+            {
+                "start": s.start_char,
+                "end": s.end_char,
+                "label": s.label_,
+                "confidence": round(float(c), 4),
+                "voters": list(v),
+            }
+            for s, c, v in zip(group, conf, voters)
+        ]
+    if candidates is not None:
+        group = doc.spans.get(candidates)
+        record["candidates"] = [[s.start_char, s.end_char] for s in group] if group else []
+    return record
+
+
+def to_training_doc(
+    doc: Doc,
+    *,
+    aggregated: str = "aggregated",
+    candidates: str | None = None,
+    min_confidence: float = 0.5,
+    min_outside: float = 0.9,
+) -> Doc:
+    """A copy of ``doc`` whose entities are its confident aggregated spans.
+
+    * aggregated spans with confidence >= ``min_confidence`` become entities;
+    * less confident spans, tokens outside them whose probability of being
+      outside is below ``min_outside``, and tokens covered by untyped candidate
+      phrases that no entity covers are *missing* (no annotation: the model is
+      neither taught "entity" nor "outside" there);
+    * every other token is "outside".
+    """
+    new = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+    new.user_data["id"] = doc.user_data.get("id")
+    group = doc.spans.get(aggregated)
+    ents: list[Span] = []
+    missing_tokens: set[int] = set()
+    if group is not None:
+        attrs = group.attrs
+        for span, conf in zip(group, attrs.get("confidence", [1.0] * len(group))):
+            if conf >= min_confidence:
+                ents.append(Span(new, span.start, span.end, label=span.label_))
+            else:
+                missing_tokens.update(range(span.start, span.end))
+        for i, p_out in zip(attrs.get("uncertain_tokens", []), attrs.get("p_outside", [])):
+            if p_out < min_outside:
+                missing_tokens.add(i)
+    if candidates is not None and candidates in doc.spans:
+        for span in doc.spans[candidates]:
+            missing_tokens.update(range(span.start, span.end))
+    covered = {i for e in ents for i in range(e.start, e.end)}
+    missing = [Span(new, i, i + 1) for i in sorted(missing_tokens - covered)]
+    new.set_ents(ents, missing=missing, default="outside")
+    return new
+
+
+def write_docbin(path: str | Path, docs: Iterable[Doc]) -> int:
+    """Write docs (with their entities and missing regions) to a spaCy DocBin."""
+    docbin = DocBin(attrs=["ORTH", "SPACY", "ENT_IOB", "ENT_TYPE"], store_user_data=False)
+    count = 0
+    for doc in docs:
+        docbin.add(doc)
+        count += 1
+    with atomic_open(path, "wb") as handle:
+        handle.write(docbin.to_bytes())
+    return count

@@ -1,0 +1,176 @@
+"""Entity-level scores and per-rule diagnostics.
+
+Scores are exact-span, entity-level and micro-averaged over character offsets:
+a predicted entity counts as correct only when its start, end and label all equal
+those of a gold entity. Values are fractions in 0..1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from itertools import combinations
+from typing import Any
+
+from spacy.tokens import Doc
+
+__all__ = [
+    "Scores",
+    "LabelScores",
+    "score_entities",
+    "function_statistics",
+]
+
+Entity = tuple[int, int, str]
+
+
+@dataclass
+class LabelScores:
+    """Precision, recall and F1 of one label, with its gold support."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    predicted: int = 0
+    correct: int = 0
+
+
+@dataclass
+class Scores:
+    """Micro-averaged scores over all labels, and per label."""
+
+    precision: float
+    recall: float
+    f1: float
+    per_label: dict[str, LabelScores] = field(default_factory=dict)
+    support: int = 0
+    predicted: int = 0
+    correct: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``hybridner evaluate --json``."""
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "per_label": {
+                label: {
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f1": s.f1,
+                    "support": s.support,
+                }
+                for label, s in sorted(self.per_label.items())
+            },
+        }
+
+    def summary(self) -> str:
+        """One line such as ``P 88.1 R 80.2 F1 84.0``."""
+        return f"P {100 * self.precision:.1f} R {100 * self.recall:.1f} F1 {100 * self.f1:.1f}"
+
+
+def _prf(correct: int, predicted: int, support: int) -> tuple[float, float, float]:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def score_entities(
+    gold: Iterable[Iterable[Entity]],
+    predicted: Iterable[Iterable[Entity]],
+    *,
+    labels: Sequence[str] | None = None,
+) -> Scores:
+    """Score predicted entities against gold entities, document by document.
+
+    ``gold`` and ``predicted`` are parallel sequences (one item per document) of
+    ``(start_char, end_char, label)`` triples. ``labels`` restricts the scores to
+    those labels (both sides); by default every label seen is scored.
+
+    >>> s = score_entities([[(0, 7, "Drug")]], [[(0, 7, "Drug"), (9, 12, "Drug")]])
+    >>> round(s.precision, 2), s.recall
+    (0.5, 1.0)
+    """
+    wanted = set(labels) if labels is not None else None
+    support: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    correct: Counter[str] = Counter()
+    n_gold_docs = n_pred_docs = 0
+    for gold_doc, pred_doc in zip(gold, predicted, strict=True):
+        n_gold_docs += 1
+        n_pred_docs += 1
+        gold_set = {tuple(e) for e in gold_doc if wanted is None or e[2] in wanted}
+        pred_set = {tuple(e) for e in pred_doc if wanted is None or e[2] in wanted}
+        support.update(e[2] for e in gold_set)
+        found.update(e[2] for e in pred_set)
+        correct.update(e[2] for e in gold_set & pred_set)
+    all_labels = sorted(set(support) | set(found) | (wanted or set()))
+    per_label = {}
+    for label in all_labels:
+        p, r, f = _prf(correct[label], found[label], support[label])
+        per_label[label] = LabelScores(p, r, f, support[label], found[label], correct[label])
+    total_c, total_p, total_s = sum(correct.values()), sum(found.values()), sum(support.values())
+    p, r, f = _prf(total_c, total_p, total_s)
+    return Scores(p, r, f, per_label, total_s, total_p, total_c)
+
+
+def doc_entities(doc: Doc, key: str | None = None) -> list[Entity]:
+    """Character-offset entities of ``doc.ents`` or of the span group ``key``."""
+    spans = doc.ents if key is None else doc.spans.get(key, [])
+    return [(s.start_char, s.end_char, s.label_) for s in spans]
+
+
+def function_statistics(docs: Sequence[Doc], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per labelling function: spans per label, coverage, overlaps and conflicts.
+
+    * ``doc_coverage``: share of documents where the function produced a span;
+    * ``token_coverage``: share of tokens inside one of its spans;
+    * ``overlaps``: tokens it labels that another function labels too;
+    * ``conflicts``: tokens it labels that another function labels with another label.
+    """
+    n_docs = len(docs)
+    n_tokens = sum(len(d) for d in docs) or 1
+    stats = {
+        name: {"spans": 0, "labels": Counter(), "docs": 0, "tokens": 0, "overlaps": 0, "conflicts": 0}
+        for name in names
+    }
+    for doc in docs:
+        token_labels: dict[str, dict[int, str]] = {}
+        for name in names:
+            group = doc.spans.get(name)
+            if group is None or len(group) == 0:
+                continue
+            entry = stats[name]
+            entry["spans"] += len(group)
+            entry["docs"] += 1
+            entry["labels"].update(s.label_ for s in group)
+            labelled = {i: s.label_ for s in group for i in range(s.start, s.end)}
+            entry["tokens"] += len(labelled)
+            token_labels[name] = labelled
+        for a, b in combinations(token_labels, 2):
+            shared = token_labels[a].keys() & token_labels[b].keys()
+            if not shared:
+                continue
+            clash = sum(1 for i in shared if token_labels[a][i] != token_labels[b][i])
+            for name in (a, b):
+                stats[name]["overlaps"] += len(shared)
+                stats[name]["conflicts"] += clash
+    result = {}
+    for name, entry in stats.items():
+        result[name] = {
+            "spans": entry["spans"],
+            "labels": dict(sorted(entry["labels"].items())),
+            "doc_coverage": entry["docs"] / n_docs if n_docs else 0.0,
+            "token_coverage": entry["tokens"] / n_tokens,
+            "overlaps": entry["overlaps"],
+            "conflicts": entry["conflicts"],
+        }
+    return result
+
+
+def scores_as_dict(scores: Scores) -> dict[str, Any]:
+    """Full detail, including counts, for reports."""
+    return asdict(scores)

@@ -1,0 +1,426 @@
+"""Labelling functions: the objects that put weak labels on documents.
+
+A labelling function takes a spaCy :class:`~spacy.tokens.Doc` and writes the spans
+it finds to ``doc.spans[<its name>]``, spaCy's own data model (as skweak does).
+Three kinds ship with hybridner:
+
+* Python functions decorated with :func:`labelling_function`;
+* declarative regular expressions made by :func:`regex_rule`;
+* lexicon gazetteers (see :mod:`hybridner.lexicons`).
+
+Rule files are plain Python modules; :func:`load_rules` imports them by path and
+collects every labelling function they define.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from .errors import RuleError
+
+__all__ = [
+    "LabellingFunction",
+    "FunctionRule",
+    "RegexRule",
+    "labelling_function",
+    "regex_rule",
+    "load_rules",
+    "apply_functions",
+    "check_label",
+    "doc_name",
+]
+
+logger = logging.getLogger("hybridner")
+
+#: What a labelling function may yield for one entity.
+SpanLike = Union[Span, tuple[int, int], tuple[int, int, str]]
+
+_BILU_PREFIX = re.compile(r"^[BILU]-")
+# name -> "file:line" of the definition that first used the name
+_REGISTRY: dict[str, str] = {}
+
+
+def doc_name(doc: Doc) -> str:
+    """Describe a document for error messages: its id when the corpus gave one."""
+    doc_id = doc.user_data.get("id") if doc.user_data else None
+    if doc_id is not None:
+        return f"document {doc_id!r}"
+    return f"document starting {doc.text[:40]!r}"
+
+
+def check_label(label: object, where: str) -> str:
+    """Return ``label`` if spaCy's NER and the aggregator can use it, else raise.
+
+    Allowed: a non-empty string without whitespace, other than ``O`` or ``-``, not
+    starting with a tagging prefix such as ``B-``.
+
+    >>> check_label("Drug", "rules.py")
+    'Drug'
+    """
+    problem = None
+    if not isinstance(label, str):
+        problem = f"a {type(label).__name__}, not a string"
+    elif not label:
+        problem = "empty"
+    elif any(ch.isspace() for ch in label):
+        problem = "contains whitespace"
+    elif label in {"O", "-"}:
+        problem = "reserved by the tagging scheme"
+    elif _BILU_PREFIX.match(label):
+        problem = "starts with a tagging prefix (B-, I-, L-, U-)"
+    if problem:
+        raise RuleError(
+            f"{where}: label {label!r} cannot be used ({problem}); use a name such as "
+            "'Drug' or 'ORG_NAME' (letters, digits, '_' or '-', no spaces)"
+        )
+    return label  # type: ignore[return-value]
+
+
+def _register(name: str, site: str) -> None:
+    """Refuse a second definition (at another place) that reuses a function name."""
+    previous = _REGISTRY.get(name)
+    if previous is not None and previous != site:
+        raise RuleError(
+            f"{site}: a labelling function named {name!r} is already defined at "
+            f"{previous}; give one of them another name with name=..."
+        )
+    _REGISTRY[name] = site
+
+
+class LabellingFunction:
+    """Base class of all labelling functions.
+
+    Subclasses implement :meth:`find`. Calling the object on a ``Doc`` validates
+    what ``find`` yields, keeps the longest of overlapping spans and stores the
+    result in ``doc.spans[self.name]``.
+    """
+
+    kind = "function"
+
+    def __init__(self, name: str, label: str | None = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise RuleError(f"labelling function name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.label = None if label is None else check_label(label, f"labelling function {name!r}")
+
+    def find(self, doc: Doc) -> Iterable[SpanLike]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels this function is known to produce (empty when it yields its own)."""
+        return [self.label] if self.label else []
+
+    def __call__(self, doc: Doc) -> Doc:
+        try:
+            found = list(self.find(doc))
+        except RuleError:
+            raise
+        except Exception as err:
+            raise RuleError(
+                f"labelling function {self.name!r} raised {type(err).__name__}: {err} "
+                f"on {doc_name(doc)}; fix the function or catch the error inside it"
+            ) from err
+        spans = [self._to_span(doc, item) for item in found]
+        doc.spans[self.name] = filter_spans(spans)
+        return doc
+
+    def _to_span(self, doc: Doc, item: Any) -> Span:
+        where = f"labelling function {self.name!r} on {doc_name(doc)}"
+        if isinstance(item, Span):
+            if item.doc is not doc:
+                raise RuleError(f"{where}: yielded a Span of another document")
+            start, end, label = item.start, item.end, item.label_ or None
+        elif isinstance(item, tuple) and len(item) in (2, 3):
+            start, end = item[0], item[1]
+            label = item[2] if len(item) == 3 else None
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
+                raise RuleError(
+                    f"{where}: yielded {item!r}; token offsets must be integers "
+                    "(start, end) or (start, end, label)"
+                )
+        else:
+            raise RuleError(
+                f"{where}: yielded {item!r} ({type(item).__name__}); yield a spaCy Span "
+                "or token offsets (start, end) / (start, end, label)"
+            )
+        if start >= end:
+            raise RuleError(
+                f"{where}: yielded reversed or empty offsets ({start}, {end}); "
+                "end must be greater than start (end is exclusive)"
+            )
+        if start < 0 or end > len(doc):
+            raise RuleError(
+                f"{where}: yielded offsets ({start}, {end}) outside the document's "
+                f"{len(doc)} tokens; offsets are token indices, not characters"
+            )
+        label = label or self.label
+        if label is None:
+            raise RuleError(
+                f"{where}: yielded a span without a label and the function has none; "
+                "pass label=... to the decorator or yield (start, end, label)"
+            )
+        check_label(label, where)
+        return Span(doc, start, end, label=label)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, label={self.label!r})"
+
+
+def _load_member(path: str | None, module: str, qualname: str) -> Any:
+    """Find a rule again in a worker process (pickle support for rules loaded by path)."""
+    if module not in sys.modules and path is not None:
+        _import_file(Path(path))
+    obj: Any = sys.modules[module] if module in sys.modules else importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class FunctionRule(LabellingFunction):
+    """A labelling function written as Python code (see :func:`labelling_function`)."""
+
+    def __init__(self, func: Callable[[Doc], Iterable[SpanLike]], name: str, label: str | None):
+        super().__init__(name, label)
+        self.func = func
+        self.__doc__ = func.__doc__
+        self.__module__ = func.__module__
+        self.__qualname__ = func.__qualname__
+        self.__wrapped__ = func
+
+    def find(self, doc: Doc) -> Iterable[SpanLike]:
+        result = self.func(doc)
+        if result is None:
+            return []
+        return result
+
+    def __reduce__(self) -> Any:
+        # Pickled by reference, like any module-level function; rule files imported
+        # by path are imported again from their path in the receiving process.
+        module = sys.modules.get(self.__module__)
+        path = getattr(module, "__file__", None)
+        return (_load_member, (path, self.__module__, self.__qualname__))
+
+
+def labelling_function(*args: Any, label: str | None = None, name: str | None = None):
+    """Turn a function ``doc -> spans`` into a named labelling function.
+
+    The function receives a spaCy ``Doc`` and yields spaCy ``Span`` objects or token
+    offsets ``(start, end)`` / ``(start, end, label)``. ``label`` may be omitted when
+    the function yields its own labels; ``name`` defaults to the function's name.
+
+    >>> @labelling_function(label="Dose")
+    ... def doses(doc):
+    ...     for tok in doc[:-1]:
+    ...         if tok.like_num and doc[tok.i + 1].lower_ == "mg":
+    ...             yield tok.i, tok.i + 2
+    """
+    if args:
+        target = getattr(args[0], "__name__", repr(args[0]))
+        raise RuleError(
+            f"@labelling_function used without parentheses on {target!r}; write "
+            "@labelling_function(label='Drug') (or @labelling_function() when the "
+            "function yields its own labels)"
+        )
+
+    def decorate(func: Callable[[Doc], Iterable[SpanLike]]) -> FunctionRule:
+        if not callable(func):
+            raise RuleError(f"@labelling_function must decorate a function, got {func!r}")
+        rule_name = name if name is not None else func.__name__
+        code = getattr(func, "__code__", None)
+        site = f"{code.co_filename}:{code.co_firstlineno}" if code else repr(func)
+        rule = FunctionRule(func, rule_name, label)
+        _register(rule_name, site)
+        return rule
+
+    return decorate
+
+
+class RegexRule(LabellingFunction):
+    """A declarative regular-expression rule (see :func:`regex_rule`)."""
+
+    kind = "regex"
+
+    def __init__(
+        self,
+        name: str,
+        pattern: str | re.Pattern[str],
+        label: str,
+        *,
+        flags: int = 0,
+        alignment: Literal["expand", "contract", "strict"] = "expand",
+    ) -> None:
+        if label is None:
+            raise RuleError(f"regex rule {name!r}: a label is required")
+        super().__init__(name, label)
+        if alignment not in ("expand", "contract", "strict"):
+            raise RuleError(
+                f"regex rule {name!r}: alignment={alignment!r}; use 'expand', 'contract' or 'strict'"
+            )
+        try:
+            self.pattern = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
+        except re.error as err:
+            raise RuleError(f"regex rule {name!r}: invalid pattern {pattern!r}: {err}") from err
+        self.alignment = alignment
+
+    def find(self, doc: Doc) -> Iterator[Span]:
+        for match in self.pattern.finditer(doc.text):
+            start, end = match.span()
+            if start == end:  # a pattern that can match the empty string
+                continue
+            span = doc.char_span(start, end, alignment_mode=self.alignment)
+            if span is None:
+                continue
+            # never start or end a span on whitespace tokens
+            first, last = span.start, span.end
+            while first < last and doc[first].is_space:
+                first += 1
+            while last > first and doc[last - 1].is_space:
+                last -= 1
+            if first < last:
+                yield Span(doc, first, last, label=self.label)
+
+    def __repr__(self) -> str:
+        return f"RegexRule(name={self.name!r}, pattern={self.pattern.pattern!r}, label={self.label!r})"
+
+
+def regex_rule(
+    name: str,
+    pattern: str | re.Pattern[str],
+    label: str,
+    *,
+    flags: int = 0,
+    alignment: Literal["expand", "contract", "strict"] = "expand",
+) -> RegexRule:
+    """Make a labelling function from a regular expression.
+
+    Matches are searched in the document's text and aligned to spaCy tokens:
+    ``"expand"`` (default) takes every token the match touches, ``"contract"``
+    only the tokens wholly inside it, ``"strict"`` drops matches that do not start
+    and end on token boundaries. Empty matches and whitespace-only spans are
+    skipped, so a pattern that can match the empty string is safe.
+
+    >>> dose = regex_rule("dose", r"\\d+(\\.\\d+)? ?mg\\b", "Dose")
+    """
+    frame = sys._getframe(1)
+    rule = RegexRule(name, pattern, label, flags=flags, alignment=alignment)
+    _register(name, f"{frame.f_code.co_filename}:{frame.f_lineno}")
+    return rule
+
+
+def _import_file(path: Path) -> Any:
+    """Import one rule file by path, under a module name unique to that path."""
+    resolved = path.resolve()
+    digest = hashlib.sha1(str(resolved).encode("utf8")).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", resolved.stem)
+    module_name = f"hybridner_rules_{stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise RuleError(f"{path}: cannot be imported as a Python rule file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except RuleError:
+        del sys.modules[module_name]
+        raise
+    except SyntaxError as err:
+        del sys.modules[module_name]
+        raise RuleError(
+            f"{err.filename or path} line {err.lineno}: syntax error in rule file: {err.msg}"
+        ) from err
+    except Exception as err:
+        del sys.modules[module_name]
+        tb = err.__traceback__
+        lineno = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(resolved):
+                lineno = tb.tb_lineno
+            tb = tb.tb_next
+        where = f"{path} line {lineno}" if lineno else str(path)
+        raise RuleError(
+            f"{where}: importing the rule file failed with {type(err).__name__}: {err}; "
+            "fix the file or install what it imports"
+        ) from err
+    return module
+
+
+def load_rules(path: str | Path) -> list[LabellingFunction]:
+    """Import a rule file, or every ``*.py`` file of a folder, and collect its functions.
+
+    Every module-level :class:`LabellingFunction` the files define is returned,
+    in file then definition order. Two different functions with one name raise
+    :class:`~hybridner.errors.RuleError`.
+
+    >>> rules = load_rules("rules/")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+    elif path.is_file():
+        if path.suffix != ".py":
+            raise RuleError(f"{path}: rule files must be Python files ending in .py")
+        files = [path]
+    else:
+        raise RuleError(f"{path}: no such rule file or folder; pass a .py file or a folder of them")
+    found: list[LabellingFunction] = []
+    origin: dict[str, tuple[Path, LabellingFunction]] = {}
+    for file in files:
+        module = _import_file(file)
+        for value in vars(module).values():
+            if not isinstance(value, LabellingFunction):
+                continue
+            seen = origin.get(value.name)
+            if seen is not None:
+                if seen[1] is value:
+                    continue
+                raise RuleError(
+                    f"{file}: labelling function name {value.name!r} is also used in "
+                    f"{seen[0]}; rename one of them"
+                )
+            origin[value.name] = (file, value)
+            found.append(value)
+    logger.info("loaded %d labelling functions from %s", len(found), path)
+    return found
+
+
+def apply_functions(
+    functions: Sequence[LabellingFunction],
+    docs: Iterable[Doc],
+    *,
+    log_every: int = 1000,
+) -> Iterator[Doc]:
+    """Run every labelling function on every document, lazily.
+
+    >>> docs = apply_functions([dose], nlp.pipe(texts))  # doctest: +SKIP
+    """
+    names = [f.name for f in functions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RuleError(f"two labelling functions share the name(s) {duplicates}; rename them")
+    started = time.perf_counter()
+    count = 0
+    for count, doc in enumerate(docs, start=1):
+        for function in functions:
+            function(doc)
+        if log_every and count % log_every == 0:
+            logger.info(
+                "labelled %d documents (%.0f docs/s)",
+                count,
+                count / max(time.perf_counter() - started, 1e-9),
+            )
+        yield doc
+    logger.debug("labelled %d documents with %d functions", count, len(functions))

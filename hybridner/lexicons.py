@@ -1,0 +1,602 @@
+"""Lexicons: read ``lexicons/``, normalise the terms, match them with Aho-Corasick.
+
+A lexicon folder holds one ``<LABEL>.txt`` file per label, one term per line, and
+optionally ``.jsonl`` files whose lines are ``{"term": ..., "label": ...}``.
+:func:`load_lexicons` reads them into :class:`Lexicon` objects;
+:func:`lexicon_functions` turns each into two labelling functions
+(:class:`Gazetteer`), one case-sensitive and one case-insensitive, so that the
+aggregator can weigh them separately. :func:`match_longest` is the
+"dictionary match alone" baseline.
+
+>>> lexicons = load_lexicons("lexicons/")  # doctest: +SKIP
+>>> functions = lexicon_functions(lexicons)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from .errors import LexiconError, RuleError
+from .labelling import LabellingFunction, check_label
+
+__all__ = [
+    "Lexicon",
+    "load_lexicons",
+    "Gazetteer",
+    "lexicon_functions",
+    "match_longest",
+]
+
+logger = logging.getLogger("hybridner")
+
+_SUFFIXES = (".txt", ".jsonl")
+# A term's automaton value packs the length of its key (whitespace removed) and the
+# number of whitespace gaps in the term: value = key_length << _GAP_BITS | gaps.
+_GAP_BITS = 16
+_GAP_MASK = (1 << _GAP_BITS) - 1
+# Keys this short match (by Aho-Corasick) at almost every position of a text, mostly
+# inside tokens; they are looked up in a dict over runs of short tokens instead.
+_SHORT = 4
+_WHITESPACE = re.compile(r"\s")
+_JSONL_EXAMPLE = '{"term": "aspirin", "label": "Drug"}'
+
+
+@dataclass
+class Lexicon:
+    """The terms of one label, cleaned, in first-seen order, without duplicates.
+
+    ``source`` names the file(s) the terms were read from (comma-separated).
+
+    >>> lexicon = Lexicon("Drug", ["aspirin", "acetylsalicylic acid"], "Drug.txt")
+    >>> len(lexicon)
+    2
+    """
+
+    label: str
+    terms: list[str] = field(repr=False)
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __repr__(self) -> str:
+        return f"Lexicon(label={self.label!r}, terms=<{len(self.terms)} terms>, source={self.source!r})"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _normalise(raw: str) -> str:
+    """Strip surrounding whitespace and invisible format characters, collapse inner runs."""
+    text = " ".join(raw.split())
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or unicodedata.category(text[start]) == "Cf"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or unicodedata.category(text[end - 1]) == "Cf"):
+        end -= 1
+    return text[start:end]
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Decode a UTF-8 file (an initial BOM is accepted) and split it into lines."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise LexiconError(f"{path}: cannot be read ({err.strerror or err})") from err
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = data[skip:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        offset = skip + err.start
+        line = data[:offset].count(b"\n") + 1
+        bad = data[offset : skip + err.end].hex(" ")
+        raise LexiconError(
+            f"{path} line {line} (byte offset {offset}): not valid UTF-8 (bytes {bad}: "
+            f"{err.reason}); lexicon files must be UTF-8: re-encode the file, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+        ) from err
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+class _Collector:
+    """Accumulate terms per label across files, first-seen order, without duplicates."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, dict[str, None]] = {}
+        self.sources: dict[str, list[str]] = {}
+
+    def add(self, label: str, term: str, source: str) -> None:
+        self.terms.setdefault(label, {})[term] = None
+        sources = self.sources.setdefault(label, [])
+        if source not in sources:
+            sources.append(source)
+
+    def lexicons(self) -> dict[str, Lexicon]:
+        return {
+            label: Lexicon(label, list(self.terms[label]), ", ".join(self.sources[label]))
+            for label in sorted(self.terms)
+        }
+
+
+def _checked_label(label: object, where: str, fix: str) -> str:
+    try:
+        return check_label(label, where)
+    except RuleError as err:
+        raise LexiconError(f"{err}; {fix}") from None
+
+
+def _clean_term(raw: str, where: str, skipped: list[str]) -> str | None:
+    """The normalised term, or None (recorded in ``skipped``) for punctuation-only terms."""
+    term = _normalise(raw)
+    if not term:
+        raise LexiconError(
+            f"{where}: empty term after normalisation (the value {raw!r} holds only "
+            "whitespace or invisible characters); remove the line or write the term"
+        )
+    if not any(ch.isalnum() for ch in term):
+        skipped.append(f"{where}: {term!r}")
+        return None
+    return term
+
+
+def _warn_skipped(path: Path, skipped: list[str]) -> None:
+    if skipped:
+        logger.warning(
+            "%s: skipped %d term(s) made only of punctuation or symbols (%s%s)",
+            path,
+            len(skipped),
+            "; ".join(skipped[:5]),
+            "; ..." if len(skipped) > 5 else "",
+        )
+
+
+def _read_txt(path: Path, collector: _Collector) -> None:
+    label = _checked_label(
+        path.stem, str(path), "rename the file: its name (without .txt) is the label"
+    )
+    skipped: list[str] = []
+    count = 0
+    for number, raw in enumerate(_read_lines(path), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        term = _clean_term(raw, f"{path} line {number}", skipped)
+        if term is not None:
+            collector.add(label, term, str(path))
+            count += 1
+    _warn_skipped(path, skipped)
+    if count == 0:
+        raise LexiconError(
+            f"{path}: lexicon {label!r} has no terms after removing comments, blank lines "
+            "and punctuation-only lines; add terms (one per line) or delete the file"
+        )
+
+
+def _read_jsonl(path: Path, collector: _Collector) -> None:
+    skipped: list[str] = []
+    count = 0
+    for number, raw in enumerate(_read_lines(path), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        try:
+            record = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            raise LexiconError(
+                f"{where}: invalid JSON ({err.msg} at column {err.colno}); each line must "
+                f"be one object such as {_JSONL_EXAMPLE}"
+            ) from None
+        if not isinstance(record, dict):
+            raise LexiconError(
+                f"{where}: expected a JSON object, got {type(record).__name__} {record!r}; "
+                f"write lines such as {_JSONL_EXAMPLE}"
+            )
+        missing = [key for key in ("term", "label") if key not in record]
+        if missing:
+            raise LexiconError(
+                f"{where}: missing {' and '.join(repr(k) for k in missing)} (keys found: "
+                f"{sorted(record)}); write lines such as {_JSONL_EXAMPLE}"
+            )
+        if not isinstance(record["term"], str):
+            raise LexiconError(
+                f"{where}: 'term' must be a string, got {record['term']!r}; "
+                f"write lines such as {_JSONL_EXAMPLE}"
+            )
+        label = _checked_label(record["label"], where, "fix the 'label' value")
+        term = _clean_term(record["term"], where, skipped)
+        if term is not None:
+            collector.add(label, term, str(path))
+            count += 1
+    _warn_skipped(path, skipped)
+    if count == 0:
+        raise LexiconError(
+            f"{path}: no terms in this file after removing comments, blank lines and "
+            f"punctuation-only terms; add lines such as {_JSONL_EXAMPLE} or delete the file"
+        )
+
+
+def load_lexicons(path: str | Path) -> dict[str, Lexicon]:
+    """Read a lexicon folder (or one lexicon file) into lexicons keyed by label.
+
+    * ``<LABEL>.txt``: one term per line; the file name without ``.txt`` is the label.
+    * ``*.jsonl``: one ``{"term": ..., "label": ...}`` object per line, any labels;
+      their terms join those of the ``.txt`` file of the same label, if any.
+
+    Files are UTF-8 (an initial BOM is accepted), with ``\\n`` or ``\\r\\n`` line ends.
+    Blank lines and lines starting with ``#`` are skipped. Each term is normalised:
+    surrounding whitespace and invisible format characters (such as zero-width
+    spaces) are removed and inner whitespace runs become one space; duplicates are
+    dropped, first occurrence kept. Terms with no letter or digit (only punctuation
+    or symbols) are skipped with a logged warning. Anything else wrong raises
+    :class:`~hybridner.errors.LexiconError` naming the file and line.
+
+    The result is sorted by label.
+
+    >>> lexicons = load_lexicons("lexicons/")  # doctest: +SKIP
+    >>> lexicons["Drug"].terms[:2]  # doctest: +SKIP
+    ['aspirin', 'ibuprofen']
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir()
+            if p.suffix in _SUFFIXES and p.is_file() and not p.name.startswith(".")
+        )
+        if not files:
+            present = sorted(p.name for p in path.iterdir())
+            shown = ", ".join(present[:10]) + (", ..." if len(present) > 10 else "")
+            raise LexiconError(
+                f"{path}: no lexicon in this folder (found: {shown or 'nothing'}); add one "
+                "<LABEL>.txt file per label (one term per line) or .jsonl files of "
+                f"{_JSONL_EXAMPLE} lines"
+            )
+    elif path.is_file():
+        if path.suffix not in _SUFFIXES:
+            raise LexiconError(
+                f"{path}: not a lexicon file; use <LABEL>.txt (one term per line) or a "
+                f".jsonl file of {_JSONL_EXAMPLE} lines"
+            )
+        files = [path]
+    else:
+        raise LexiconError(
+            f"{path}: no such lexicon folder or file; pass a folder of <LABEL>.txt / "
+            ".jsonl files, or one such file"
+        )
+    collector = _Collector()
+    for file in files:
+        if file.suffix == ".txt":
+            _read_txt(file, collector)
+        else:
+            _read_jsonl(file, collector)
+    lexicons = collector.lexicons()
+    logger.info(
+        "loaded %d lexicon(s) from %s: %s",
+        len(lexicons),
+        path,
+        ", ".join(f"{label} ({len(lex)} terms)" for label, lex in lexicons.items()),
+    )
+    return lexicons
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _fold(text: str) -> str:
+    """Lowercase ``text`` character by character, keeping its length.
+
+    Characters whose lowercase form has another length (such as ``İ``) are kept as
+    they are. Python lowercases a capital sigma by context; folding per character
+    keeps terms and documents consistent.
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text) and "\u03a3" not in text:
+        return lowered
+    out = []
+    for ch in text:
+        low = ch.lower()
+        out.append(low if len(low) == 1 else ch)
+    return "".join(out)
+
+
+class _DocView:
+    """A document without whitespace, mapped back to its tokens.
+
+    ``text`` is the concatenation of the non-space tokens; ``starts`` / ``ends`` map
+    an offset in ``text`` where a token starts / ends to the token's rank among the
+    non-space tokens; ``offsets[rank]`` is where that token starts in ``text`` (plus
+    one last item, the length of ``text``); ``tokens`` maps the rank to the token
+    index in the ``Doc``;
+    ``gaps_before[rank]`` / ``gaps_after[rank]`` count the whitespace gaps before the
+    start / the end of that token (they differ only for tokens holding whitespace).
+    """
+
+    __slots__ = (
+        "text", "starts", "ends", "offsets", "tokens", "gaps_before", "gaps_after", "_folded"
+    )
+
+    def __init__(self, doc: Doc) -> None:
+        self._folded: str | None = None
+        if not self._build(doc, careful=False):
+            self._build(doc, careful=True)
+
+    def _build(self, doc: Doc, *, careful: bool) -> bool:
+        """Fill the maps; False when a token holds whitespace and ``careful`` is needed."""
+        pieces: list[str] = []
+        starts: dict[int, int] = {}
+        ends: dict[int, int] = {}
+        offsets: list[int] = []
+        tokens: list[int] = []
+        gaps_before: list[int] = []
+        gaps_after = gaps_before if not careful else []
+        pos = 0
+        n_gaps = 0
+        space_before = False
+        for tok in doc:
+            text = tok.text
+            if careful:
+                # a custom tokenizer may leave whitespace inside a token
+                parts = text.split()
+                text = "".join(parts)
+            if tok.is_space or not text:
+                space_before = True
+                continue
+            if tokens and space_before:
+                n_gaps += 1
+            rank = len(tokens)
+            gaps_before.append(n_gaps)
+            if careful:
+                n_gaps += len(parts) - 1
+                gaps_after.append(n_gaps)
+            starts[pos] = rank
+            offsets.append(pos)
+            pos += len(text)
+            ends[pos] = rank
+            tokens.append(tok.i)
+            pieces.append(text)
+            space_before = bool(tok.whitespace_)
+        offsets.append(pos)
+        joined = "".join(pieces)
+        if not careful and _WHITESPACE.search(joined):
+            return False
+        self.text = joined
+        self.starts = starts
+        self.ends = ends
+        self.offsets = offsets
+        self.tokens = tokens
+        self.gaps_before = gaps_before
+        self.gaps_after = gaps_after
+        return True
+
+    @property
+    def folded(self) -> str:
+        if self._folded is None:
+            self._folded = _fold(self.text)
+        return self._folded
+
+
+def _select_longest(candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Keep the longest candidates first, then the leftmost, without overlaps."""
+    candidates.sort(key=lambda c: (c[0] - c[1], c[0]))
+    taken: set[int] = set()
+    kept = []
+    for start, end in candidates:
+        if any(i in taken for i in range(start, end)):
+            continue
+        taken.update(range(start, end))
+        kept.append((start, end))
+    kept.sort()
+    return kept
+
+
+class Gazetteer(LabellingFunction):
+    """A labelling function that marks the terms of one :class:`Lexicon`.
+
+    Matching policy:
+
+    * **Token-aligned**: a match must start at the start of a spaCy token and end at
+      the end of one; a term found inside a token (``cin`` in ``penicillin``) is not
+      a match. Spans never start or end on whitespace tokens.
+    * **Whitespace-insensitive**: whitespace is removed from both the terms and the
+      document before matching, so the pre-tokenised term
+      ``( R)-alpha - methylhistamine`` matches ``(R)-alpha-methylhistamine`` and
+      ``type 2  diabetes`` matches ``type 2 diabetes``. To avoid gluing words
+      together, the matched text may hold at most as many whitespace gaps as the
+      term: ``cancerdrug`` does not match ``cancer drug``, while ``cancer drug``
+      matches ``cancer  drug`` and ``cancerdrug``. Punctuation is never ignored.
+    * **Case**: with ``case_sensitive=False`` both sides are lowercased character by
+      character (characters whose lowercase form has another length stay as they
+      are).
+    * **Longest match wins**: of overlapping matches the one with most tokens is
+      kept, then the leftmost.
+
+    Keys (terms without whitespace) are stored in a ``pyahocorasick`` automaton,
+    built streaming over the terms; keys of at most four characters, which would hit
+    almost everywhere inside words, sit in a dict looked up on runs of short tokens.
+    The function is picklable: it pickles its terms and rebuilds the automaton on
+    load (14 times smaller than a pickled automaton, as fast overall).
+
+    >>> import spacy
+    >>> nlp = spacy.blank("en")
+    >>> gazetteer = Gazetteer(Lexicon("Drug", ["aspirin"], "Drug.txt"), case_sensitive=False)
+    >>> doc = gazetteer(nlp("Aspirin, not penicillin."))
+    >>> [(s.text, s.label_) for s in doc.spans[gazetteer.name]]
+    [('Aspirin', 'Drug')]
+    """
+
+    kind = "lexicon"
+
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        *,
+        case_sensitive: bool = True,
+        name: str | None = None,
+    ) -> None:
+        if name is None:
+            name = f"lexicon:{lexicon.label}:{'cased' if case_sensitive else 'uncased'}"
+        try:
+            LabellingFunction.__init__(self, name, lexicon.label)
+        except RuleError as err:
+            raise LexiconError(f"{lexicon.source}: {err}") from None
+        self.lexicon = lexicon
+        self.case_sensitive = bool(case_sensitive)
+        self._build()
+
+    @property
+    def n_keys(self) -> int:
+        """How many distinct keys (terms without whitespace, folded if uncased) it holds."""
+        return len(self._automaton) + len(self._short)
+
+    def _build(self) -> None:
+        """Fill the automaton (long keys) and the dict of short keys, streaming over terms."""
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        add, get = automaton.add_word, automaton.get
+        short: dict[str, int] = {}
+        fold = None if self.case_sensitive else _fold
+        for term in self.lexicon.terms:
+            parts = term.split()
+            if not parts:
+                raise LexiconError(
+                    f"{self.lexicon.source}: lexicon {self.lexicon.label!r} holds the empty "
+                    f"term {term!r}; remove it (load_lexicons drops such terms)"
+                )
+            key = "".join(parts)
+            if fold is not None:
+                key = fold(key)
+            value = (len(key) << _GAP_BITS) | min(len(parts) - 1, _GAP_MASK)
+            # terms sharing a key keep the most gaps (the most permissive)
+            if len(key) <= _SHORT:
+                if value > short.get(key, -1):
+                    short[key] = value
+            elif value > get(key, -1):
+                add(key, value)
+        if len(automaton) == 0 and not short:
+            raise LexiconError(
+                f"{self.lexicon.source}: lexicon {self.lexicon.label!r} has no terms; "
+                "add terms or leave the lexicon out"
+            )
+        if len(automaton):
+            automaton.make_automaton()
+        self._automaton = automaton
+        self._short = short
+
+    def find(self, doc: Doc) -> list[tuple[int, int]]:
+        """Token offsets ``(start, end)`` of the matches, longest-leftmost, sorted."""
+        return self._find(_DocView(doc))
+
+    def _find(self, view: _DocView) -> list[tuple[int, int]]:
+        text = view.text if self.case_sensitive else view.folded
+        if not text:
+            return []
+        starts, ends, tokens = view.starts, view.ends, view.tokens
+        before, after = view.gaps_before, view.gaps_after
+        candidates = []
+        if self._short:
+            # runs of tokens at most _SHORT characters long, looked up whole
+            short, offsets = self._short, view.offsets
+            n_tokens = len(offsets) - 1
+            for first in range(n_tokens):
+                begin = offsets[first]
+                final = first
+                while final < n_tokens and offsets[final + 1] - begin <= _SHORT:
+                    value = short.get(text[begin : offsets[final + 1]])
+                    if value is not None and after[final] - before[first] <= (value & _GAP_MASK):
+                        candidates.append((tokens[first], tokens[final] + 1))
+                    final += 1
+        if not len(self._automaton):
+            return _select_longest(candidates) if len(candidates) > 1 else candidates
+        for last, value in self._automaton.iter(text):
+            first = starts.get(last + 1 - (value >> _GAP_BITS))
+            if first is None:
+                continue
+            final = ends.get(last + 1)
+            if final is None or after[final] - before[first] > (value & _GAP_MASK):
+                continue
+            candidates.append((tokens[first], tokens[final] + 1))
+        if len(candidates) > 1:
+            return _select_longest(candidates)
+        return candidates
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "lexicon": self.lexicon,
+            "case_sensitive": self.case_sensitive,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build()
+
+    def __repr__(self) -> str:
+        return (
+            f"Gazetteer(name={self.name!r}, label={self.label!r}, "
+            f"terms={len(self.lexicon.terms)}, case_sensitive={self.case_sensitive})"
+        )
+
+
+def lexicon_functions(
+    lexicons: Mapping[str, Lexicon] | Iterable[Lexicon],
+    *,
+    cased: bool = True,
+    uncased: bool = True,
+) -> list[Gazetteer]:
+    """Make the gazetteers of each lexicon: ``lexicon:<LABEL>:cased`` and ``...:uncased``.
+
+    The case-sensitive and the case-insensitive functions are separate so that the
+    aggregator can weigh them separately. Pass ``cased=False`` or ``uncased=False``
+    to make only one kind.
+
+    >>> functions = lexicon_functions([Lexicon("Drug", ["aspirin"], "Drug.txt")])
+    >>> [f.name for f in functions]
+    ['lexicon:Drug:cased', 'lexicon:Drug:uncased']
+    """
+    if not (cased or uncased):
+        raise LexiconError("lexicon_functions: cased=False and uncased=False make nothing; keep one")
+    items = list(lexicons.values()) if isinstance(lexicons, Mapping) else list(lexicons)
+    functions = []
+    for lexicon in items:
+        if cased:
+            functions.append(Gazetteer(lexicon, case_sensitive=True))
+        if uncased:
+            functions.append(Gazetteer(lexicon, case_sensitive=False))
+    return functions
+
+
+def match_longest(functions: Sequence[Gazetteer], doc: Doc) -> list[Span]:
+    """The "dictionary match alone" baseline: all gazetteers, longest match wins.
+
+    Matches of every function are merged across labels: the longest first, then
+    the leftmost, without overlaps (:func:`spacy.util.filter_spans`); on the very
+    same tokens the function listed first wins. ``doc.spans`` is not modified.
+
+    >>> import spacy
+    >>> functions = lexicon_functions(
+    ...     [Lexicon("Drug", ["aspirin"], "-"), Lexicon("Disease", ["aspirin allergy"], "-")],
+    ...     cased=False,
+    ... )
+    >>> [(s.text, s.label_) for s in match_longest(functions, spacy.blank("en")("An aspirin allergy."))]
+    [('aspirin allergy', 'Disease')]
+    """
+    view = _DocView(doc)
+    spans = [
+        Span(doc, start, end, label=function.label)
+        for function in functions
+        for start, end in function._find(view)
+    ]
+    return filter_spans(spans)
+
