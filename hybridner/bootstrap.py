@@ -30,7 +30,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -40,6 +39,7 @@ from .corpus import (
     atomic_open,
     gold_docs,
     make_docs,
+    make_nlp,
     read_gold,
     read_texts,
     to_training_doc,
@@ -93,16 +93,6 @@ class WeakLabels:
         ]
 
 
-def _blank(lang: str) -> Language:
-    try:
-        return spacy.blank(lang)
-    except Exception as err:
-        raise HybridNERError(
-            f"--lang {lang!r}: spaCy has no language with that code ({err}); use an ISO "
-            "code spaCy supports, such as 'en', 'de', 'fr' or 'xx' (multi-language)"
-        ) from err
-
-
 def _load_candidates(path: str | Path) -> Gazetteer:
     lexicons = load_lexicons(path)
     terms: list[str] = []
@@ -142,12 +132,15 @@ def weak_label(
     lang: str = "en",
     aggregator: Literal["hmm", "majority"] = "hmm",
     seed: int = 0,
+    tokenizer: Literal["fine", "spacy"] = "fine",
     default_rules: bool = True,
 ) -> WeakLabels:
     """Apply lexicons, rules and candidates to a corpus and aggregate their votes.
 
     ``rules`` defaults to a ``rules/`` folder beside the lexicon folder, when there
-    is one (``default_rules=False`` turns that off).
+    is one (``default_rules=False`` turns that off). ``tokenizer="fine"`` splits
+    tokens on more punctuation than spaCy does (see
+    :func:`hybridner.corpus.refine_tokenizer`); ``"spacy"`` keeps spaCy's rules.
 
     >>> weak = weak_label("lexicons/", corpus="texts.jsonl")  # doctest: +SKIP
     >>> weak.docs[0].spans["aggregated"]  # doctest: +SKIP
@@ -160,7 +153,7 @@ def weak_label(
     candidate_fn = _load_candidates(candidates) if candidates is not None else None
     timings["load_functions"] = time.perf_counter() - started
 
-    nlp = _blank(lang)
+    nlp = make_nlp(lang, tokenizer=tokenizer)
     started = time.perf_counter()
     all_functions = functions + ([candidate_fn] if candidate_fn is not None else [])
     docs = list(apply_functions(all_functions, make_docs(nlp, read_texts(corpus))))
@@ -261,7 +254,11 @@ def _dev_evaluation(
         for doc in model_nlp.pipe(g.text for g in gold)
     ]
     per_function = {
-        f.name: _scores_dict(score_entities(gold_ents, [doc_entities(d, f.name) for d in docs]))
+        f.name: _scores_dict(
+            score_entities(
+                gold_ents, [doc_entities(d, f.name) for d in docs], labels=f.labels or None
+            )
+        )
         for f in weak.functions
     }
     return {
@@ -288,6 +285,7 @@ def bootstrap(
     max_epochs: int = 30,
     min_confidence: float = 0.5,
     holdout: float = 0.1,
+    tokenizer: Literal["fine", "spacy"] = "fine",
     overwrite: bool = False,
 ) -> BootstrapResult:
     """Weakly label a corpus, train a spaCy NER model on it and score it.
@@ -317,7 +315,7 @@ def bootstrap(
 
     weak = weak_label(
         lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
-        aggregator=aggregator, seed=seed,
+        aggregator=aggregator, seed=seed, tokenizer=tokenizer,
     )
     timings = dict(weak.timings)
 
@@ -354,7 +352,8 @@ def bootstrap(
         timings["training_data"] = time.perf_counter() - started
 
         result = train_model(
-            train_docs, dev_docs, output_dir=tmp, lang=lang, seed=seed, max_epochs=max_epochs
+            train_docs, dev_docs, output_dir=tmp, lang=lang, seed=seed, max_epochs=max_epochs,
+            tokenizer=tokenizer,
         )
         timings["training"] = result.seconds
 
@@ -373,7 +372,7 @@ def bootstrap(
             "corpus": str(corpus), "dev": None if dev is None else str(dev),
             "gold": None if gold is None else str(gold), "lang": lang,
             "aggregator": aggregator, "seed": seed, "max_epochs": max_epochs,
-            "min_confidence": min_confidence,
+            "min_confidence": min_confidence, "tokenizer": tokenizer,
         })
         with atomic_open(tmp / "report.json") as handle:
             json.dump(report, handle, indent=1)

@@ -36,17 +36,35 @@ class Aggregator(str, Enum):
     majority = "majority"
 
 
-def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[hybridner] %(message)s"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Log to whatever ``sys.stderr`` is when a record is emitted (it may be swapped)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
+def _command(verbose: bool, quiet: bool) -> Iterator[None]:
+    """Log to stderr while a command runs; turn library errors into exit status 1.
+
+    The ``hybridner`` logger's handlers, level and propagation are restored
+    afterwards, so that running a command in-process (tests, notebooks) leaves
+    logging as it found it.
+    """
+    saved_handlers, saved_level, saved_propagate = logger.handlers[:], logger.level, logger.propagate
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("[hybridner] %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
     try:
         yield
     except HybridNERError as err:
@@ -55,6 +73,10 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         typer.echo("interrupted; nothing half-written was left behind", err=True)
         raise typer.Exit(code=130) from None
+    finally:
+        logger.handlers[:] = saved_handlers
+        logger.setLevel(saved_level)
+        logger.propagate = saved_propagate
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debugging detail.")]
@@ -101,8 +123,7 @@ def bootstrap(
     """Weakly label a corpus, train a spaCy NER model and score it."""
     from .bootstrap import bootstrap as run
 
-    _setup_logging(verbose, quiet)
-    with _errors():
+    with _command(verbose, quiet):
         result = run(
             lexicons, rules=rules, candidates=candidates, corpus=corpus, dev=dev, gold=gold,
             out=out, lang=lang, aggregator=aggregator.value, seed=seed, max_epochs=max_epochs,
@@ -141,8 +162,7 @@ def label(
     from .bootstrap import weak_label
     from .corpus import write_jsonl
 
-    _setup_logging(verbose, quiet)
-    with _errors():
+    with _command(verbose, quiet):
         weak = weak_label(
             lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
             aggregator=aggregator.value, seed=seed,
@@ -164,8 +184,7 @@ def evaluate(
     from .evaluation import score_entities
     from .inference import load
 
-    _setup_logging(verbose, quiet)
-    with _errors():
+    with _command(verbose, quiet):
         ner = load(model)
         records = read_gold(gold)
         predicted = [
@@ -196,8 +215,7 @@ def annotate(
     from .corpus import read_texts, write_jsonl
     from .inference import load
 
-    _setup_logging(verbose, quiet)
-    with _errors():
+    with _command(verbose, quiet):
         ner = load(model)
         records = ner.annotate(read_texts(input), batch_size=batch_size)
         if out is None:

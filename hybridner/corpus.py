@@ -28,15 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
-from spacy.util import filter_spans
+from spacy.util import (
+    compile_infix_regex,
+    compile_prefix_regex,
+    compile_suffix_regex,
+    filter_spans,
+)
 
 from .errors import CorpusError, HybridNERError, OutputError
 from .labelling import check_label
 
 __all__ = [
     "GoldRecord",
+    "make_nlp",
+    "refine_tokenizer",
     "read_texts",
     "read_gold",
     "make_docs",
@@ -61,6 +69,54 @@ class GoldRecord:
     text: str
     entities: list[Entity]
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+#: Tokenisation choices: spaCy's own rules, or those rules plus finer punctuation splits.
+TOKENIZERS = ("fine", "spacy")
+
+
+def refine_tokenizer(nlp: Language) -> Language:
+    """Also split tokens on brackets, ``/``, ``+``, ``=`` and every hyphen, in place.
+
+    spaCy's rules keep strings such as ``Ca(2+)``, ``K(+)-channels`` or
+    ``-propranolol`` whole, so an entity inside them can never be a span of whole
+    tokens. Finer tokens cost the model nothing (it labels token sequences) and let
+    both the lexicons and the model find such entities. The changed rules are
+    saved with the model, so ``spacy.load`` gives the same tokens.
+    """
+    defaults = nlp.Defaults
+    infixes = list(defaults.infixes or []) + [
+        r"[()\[\]/+=]",
+        r"(?<=[^\W\d_])\.(?=[^\W\d_\s])",
+        r"-",
+    ]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    nlp.tokenizer.suffix_search = compile_suffix_regex(
+        list(defaults.suffixes or []) + [r"\.$", r"-$"]
+    ).search
+    nlp.tokenizer.prefix_search = compile_prefix_regex(
+        list(defaults.prefixes or []) + [r"^-"]
+    ).search
+    return nlp
+
+
+def make_nlp(lang: str = "en", *, tokenizer: str = "fine") -> Language:
+    """A blank spaCy pipeline for ``lang`` with the chosen tokenisation.
+
+    >>> make_nlp("en").make_doc("Ca(2+)-induced").text.split()  # doctest: +SKIP
+    """
+    if tokenizer not in TOKENIZERS:
+        raise HybridNERError(f"tokenizer {tokenizer!r}: use one of {list(TOKENIZERS)}")
+    try:
+        nlp = spacy.blank(lang)
+    except Exception as err:
+        raise HybridNERError(
+            f"--lang {lang!r}: spaCy has no language with that code ({err}); use an ISO "
+            "code spaCy supports, such as 'en', 'de', 'fr' or 'xx' (multi-language)"
+        ) from err
+    if tokenizer == "fine":
+        refine_tokenizer(nlp)
+    return nlp
 
 
 @contextlib.contextmanager

@@ -47,8 +47,8 @@ logger = logging.getLogger("hybridner")
 SpanLike = Union[Span, tuple[int, int], tuple[int, int, str]]
 
 _BILU_PREFIX = re.compile(r"^[BILU]-")
-# name -> "file:line" of the definition that first used the name
-_REGISTRY: dict[str, str] = {}
+# (file, function name) -> line of the definition that first used the name there
+_REGISTRY: dict[tuple[str, str], int] = {}
 
 
 def doc_name(doc: Doc) -> str:
@@ -87,15 +87,20 @@ def check_label(label: object, where: str) -> str:
     return label  # type: ignore[return-value]
 
 
-def _register(name: str, site: str) -> None:
-    """Refuse a second definition (at another place) that reuses a function name."""
-    previous = _REGISTRY.get(name)
-    if previous is not None and previous != site:
+def _register(name: str, filename: str, lineno: int) -> None:
+    """Refuse a second definition in the same file that reuses a function name.
+
+    Definitions in different files are checked when they are used together (by
+    :func:`load_rules` and :func:`apply_functions`); redefining a function at the
+    same place (re-importing a module) is allowed.
+    """
+    previous = _REGISTRY.get((filename, name))
+    if previous is not None and previous != lineno:
         raise RuleError(
-            f"{site}: a labelling function named {name!r} is already defined at "
-            f"{previous}; give one of them another name with name=..."
+            f"{filename} line {lineno}: a labelling function named {name!r} is already "
+            f"defined at line {previous} of this file; give one of them another name with name=..."
         )
-    _REGISTRY[name] = site
+    _REGISTRY[(filename, name)] = lineno
 
 
 class LabellingFunction:
@@ -238,10 +243,10 @@ def labelling_function(*args: Any, label: str | None = None, name: str | None = 
         if not callable(func):
             raise RuleError(f"@labelling_function must decorate a function, got {func!r}")
         rule_name = name if name is not None else func.__name__
-        code = getattr(func, "__code__", None)
-        site = f"{code.co_filename}:{code.co_firstlineno}" if code else repr(func)
         rule = FunctionRule(func, rule_name, label)
-        _register(rule_name, site)
+        code = getattr(func, "__code__", None)
+        if code is not None:
+            _register(rule_name, code.co_filename, code.co_firstlineno)
         return rule
 
     return decorate
@@ -315,7 +320,7 @@ def regex_rule(
     """
     frame = sys._getframe(1)
     rule = RegexRule(name, pattern, label, flags=flags, alignment=alignment)
-    _register(name, f"{frame.f_code.co_filename}:{frame.f_lineno}")
+    _register(name, frame.f_code.co_filename, frame.f_lineno)
     return rule
 
 

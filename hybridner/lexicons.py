@@ -72,7 +72,10 @@ class Lexicon:
         return len(self.terms)
 
     def __repr__(self) -> str:
-        return f"Lexicon(label={self.label!r}, terms=<{len(self.terms)} terms>, source={self.source!r})"
+        return (
+            f"Lexicon(label={self.label!r}, terms=<{len(self.terms)} terms>, "
+            f"source={self.source!r})"
+        )
 
 
 # --------------------------------------------------------------------------- loading
@@ -566,7 +569,9 @@ def lexicon_functions(
     ['lexicon:Drug:cased', 'lexicon:Drug:uncased']
     """
     if not (cased or uncased):
-        raise LexiconError("lexicon_functions: cased=False and uncased=False make nothing; keep one")
+        raise LexiconError(
+            "lexicon_functions: cased=False and uncased=False make nothing; keep one"
+        )
     items = list(lexicons.values()) if isinstance(lexicons, Mapping) else list(lexicons)
     functions = []
     for lexicon in items:
@@ -589,7 +594,8 @@ def match_longest(functions: Sequence[Gazetteer], doc: Doc) -> list[Span]:
     ...     [Lexicon("Drug", ["aspirin"], "-"), Lexicon("Disease", ["aspirin allergy"], "-")],
     ...     cased=False,
     ... )
-    >>> [(s.text, s.label_) for s in match_longest(functions, spacy.blank("en")("An aspirin allergy."))]
+    >>> doc = spacy.blank("en")("An aspirin allergy.")
+    >>> [(s.text, s.label_) for s in match_longest(functions, doc)]
     [('aspirin allergy', 'Disease')]
     """
     view = _DocView(doc)

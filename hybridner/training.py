@@ -27,7 +27,7 @@ from spacy.tokens import Doc
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as spacy_train
 
-from .corpus import write_docbin
+from .corpus import refine_tokenizer, write_docbin
 from .errors import TrainingError
 
 __all__ = ["TrainingResult", "render_config", "train_model"]
@@ -123,12 +123,15 @@ def train_model(
     seed: int = 0,
     max_epochs: int = 30,
     patience: int = 1600,
+    tokenizer: str = "fine",
 ) -> TrainingResult:
     """Train an NER pipeline and save the best model (by dev entity F1).
 
     ``train_docs`` carry their entities in ``doc.ents`` (tokens without annotation
     are "missing"); ``dev_docs`` select the best model. ``output_dir`` receives
     ``config.cfg``, ``corpus/train.spacy``, ``corpus/dev.spacy`` and ``model/``.
+    ``tokenizer="fine"`` gives the model the finer tokenisation of
+    :func:`hybridner.corpus.refine_tokenizer` (saved with the model).
 
     >>> result = train_model(train, dev, output_dir="run", max_epochs=5)  # doctest: +SKIP
     >>> result.nlp("Aspirin helps.").ents  # doctest: +SKIP
@@ -170,6 +173,8 @@ def train_model(
     work_dir.mkdir(exist_ok=True)
     try:
         nlp = init_nlp(config)
+        if tokenizer == "fine":
+            refine_tokenizer(nlp)
         logger.info(
             "training NER on %d documents (%d tokens), dev %d documents, up to %d epochs",
             len(train_docs), n_words, len(dev_docs), max_epochs,

@@ -41,6 +41,7 @@ NOT_MODIFIERS = {
     "known", "new", "recent", "possible", "suspected", "underlying", "severe", "mild", "moderate",
     "worsening", "likely", "probable", "documented", "active", "previous", "prior", "stable",
     "ongoing", "significant", "her", "his", "their", "any", "no", "further", "history", "background",
+    "developed", "diagnosed", "has", "had", "have", "treated", "confirmed", "excluded", "exclude", "cause",
 }
 
 
@@ -54,8 +55,8 @@ def disease_head_noun(doc):
         j = tok.i - 1
         while j >= 0 and words < 2:
             prev = doc[j]
-            if prev.text in {"-", "'s", "'"} and j > 0 and doc[j - 1].is_alpha:
-                j -= 1  # Crohn's disease, Stevens-Johnson syndrome: connectors do not count
+            if prev.text in {"-", "'s", "'"} and j > 0 and (doc[j - 1].is_alpha or doc[j - 1].like_num):
+                start, j = j - 1, j - 2  # Crohn's disease, alcohol-related liver disease: one word
                 continue
             if (prev.is_alpha or prev.like_num) and not prev.is_stop and prev.lower_ not in NOT_MODIFIERS:
                 start, words = j, words + 1

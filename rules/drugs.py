@@ -45,6 +45,9 @@ NOT_BEFORE_DOSE = {
     "increased", "reduced", "decreased", "titrated", "increase", "reduce", "restart", "restarted",
     "additional", "extra", "further", "single", "iv", "po", "sc", "im", "oral", "orally", "then",
     "followed", "weight", "approximately", "about", "over", "another", "given", "received", "plus",
+    # laboratory results are written like doses: "sodium 124 mmol/L", "trough 24 mg/L"
+    "level", "levels", "trough", "sodium", "potassium", "glucose", "creatinine", "hemoglobin",
+    "haemoglobin", "platelets", "proteinuria", "magnesium", "calcium", "albumin", "lactate",
 }
 
 
@@ -57,8 +60,12 @@ def drug_before_dose(doc):
                 and nxt.like_num and unit.lower_ in DOSE_UNITS):
             start = tok.i
             # two-word names such as "insulin glargine", "folic acid", "ferrous sulfate"
-            if start > 0 and doc[start - 1].lower_ in {"insulin", "ferrous", "potassium", "magnesium", "isosorbide"}:
+            if start > 0 and (doc[start - 1].lower_ in {"insulin", "ferrous", "potassium", "magnesium", "isosorbide"}
+                              or (tok.lower_ == "acid" and doc[start - 1].is_alpha)):
                 start -= 1
+            # hyphenated names such as "co-amoxiclav", "piperacillin-tazobactam"
+            if start > 1 and doc[start - 1].text == "-" and doc[start - 2].is_alpha:
+                start -= 2
             yield start, tok.i + 1
 
 
@@ -68,7 +75,9 @@ DRUG_CUES = [("started", "on"), ("commenced", "on"), ("switched", "to"), ("chang
 DISEASE_CUES = [("diagnosed", "with"), ("history", "of"), ("admitted", "with"), ("presenting", "with"),
                 ("presented", "with"), ("treated", "for"), ("known", "to", "have"), ("suspected",)]
 ROUTE_WORDS = {"iv", "oral", "po", "sc", "intravenous", "subcutaneous", "inhaled", "topical", "empirical", "regular", "low", "dose"}
-STOP_TAIL = {"and", "or", "with", "for", "on", "in", "at", "since", "after", "which", "who", "but", "was", "is"}
+STOP_TAIL = {"and", "or", "with", "for", "on", "in", "at", "since", "after", "which", "who", "but", "was", "is",
+             "complicated", "secondary", "following", "requiring", "treated", "due", "caused", "diagnosed"}
+NOT_DISEASE_START = {"drug", "drugs", "reaction", "adverse", "cause", "medication", "interaction"}
 
 
 def _matches(doc, i, cue):
@@ -109,5 +118,5 @@ def treatment_cues(doc):
             if _matches(doc, i, cue):
                 j = i + len(cue)
                 end = _disease_extent(doc, j)
-                if end > j:
+                if end > j and doc[j].lower_ not in NOT_DISEASE_START:
                     yield j, end, "Disease"
