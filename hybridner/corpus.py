@@ -266,10 +266,15 @@ def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entit
     for start, end, label in entities:
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
             raise CorpusError(f"{where}: offsets ({start!r}, {end!r}) must be integers")
-        if not 0 <= start < end <= len(text):
+        if start >= end:
+            raise CorpusError(
+                f"{where}: entity ({start}, {end}, {label!r}) is reversed or empty; "
+                "end must be greater than start (character offsets, end exclusive)"
+            )
+        if start < 0 or end > len(text):
             raise CorpusError(
                 f"{where}: entity ({start}, {end}, {label!r}) is outside the text of "
-                f"{len(text)} characters or empty; offsets are characters, end exclusive"
+                f"{len(text)} characters; offsets are characters, end exclusive"
             )
         try:
             check_label(label, where)

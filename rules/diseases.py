@@ -42,6 +42,8 @@ NOT_MODIFIERS = {
     "worsening", "likely", "probable", "documented", "active", "previous", "prior", "stable",
     "ongoing", "significant", "her", "his", "their", "any", "no", "further", "history", "background",
     "developed", "diagnosed", "has", "had", "have", "treated", "confirmed", "excluded", "exclude", "cause",
+    "showed", "shows", "showing", "revealed", "grade",
+    "avoid", "prevent", "risk", "reduce",
 }
 
 
@@ -58,11 +60,14 @@ def disease_head_noun(doc):
             if prev.text in {"-", "'s", "'"} and j > 0 and (doc[j - 1].is_alpha or doc[j - 1].like_num):
                 start, j = j - 1, j - 2  # Crohn's disease, alcohol-related liver disease: one word
                 continue
-            if (prev.is_alpha or prev.like_num) and not prev.is_stop and prev.lower_ not in NOT_MODIFIERS:
+            numbered = prev.like_num and j > 0 and doc[j - 1].lower_ == "type"  # type 2 diabetes
+            if (prev.is_alpha or numbered) and not prev.is_stop and prev.lower_ not in NOT_MODIFIERS:
                 start, words = j, words + 1
                 j -= 1
                 continue
             break
+        if start > 1 and doc[start - 1].text == "-" and doc[start - 2].is_alpha:
+            start -= 2  # keep hyphenated modifiers whole: alcohol-related liver disease
         if words or tok.lower_ in {"hypertension", "hypotension", "diabetes", "arthritis"}:
             yield start, tok.i + 1
 

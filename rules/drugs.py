@@ -51,6 +51,9 @@ NOT_BEFORE_DOSE = {
 }
 
 
+PER = {"kg", "day", "d", "h", "hr", "m2", "dose", "24"}
+
+
 @labelling_function(label="Drug")
 def drug_before_dose(doc):
     """A word immediately followed by an amount with a unit, e.g. 'telmisartan 40 mg'."""
@@ -58,6 +61,9 @@ def drug_before_dose(doc):
         nxt, unit = doc[tok.i + 1], doc[tok.i + 2]
         if (tok.is_alpha and len(tok) > 3 and not tok.is_stop and tok.lower_ not in NOT_BEFORE_DOSE
                 and nxt.like_num and unit.lower_ in DOSE_UNITS):
+            after = doc[tok.i + 3] if tok.i + 3 < len(doc) else None
+            if after is not None and after.text == "/" and tok.i + 4 < len(doc) and doc[tok.i + 4].lower_ not in PER:
+                continue  # a laboratory unit such as mL/min or mmol/L, not a dose
             start = tok.i
             # two-word names such as "insulin glargine", "folic acid", "ferrous sulfate"
             if start > 0 and (doc[start - 1].lower_ in {"insulin", "ferrous", "potassium", "magnesium", "isosorbide"}
@@ -74,6 +80,7 @@ DRUG_CUES = [("started", "on"), ("commenced", "on"), ("switched", "to"), ("chang
              ("restarted", "on"), ("loaded", "with")]
 DISEASE_CUES = [("diagnosed", "with"), ("history", "of"), ("admitted", "with"), ("presenting", "with"),
                 ("presented", "with"), ("treated", "for"), ("known", "to", "have"), ("suspected",)]
+FIRST_WORDS = {"insulin", "ferrous", "folic", "potassium", "magnesium", "isosorbide", "tranexamic", "zoledronic", "alendronic"}
 ROUTE_WORDS = {"iv", "oral", "po", "sc", "intravenous", "subcutaneous", "inhaled", "topical", "empirical", "regular", "low", "dose"}
 STOP_TAIL = {"and", "or", "with", "for", "on", "in", "at", "since", "after", "which", "who", "but", "was", "is",
              "complicated", "secondary", "following", "requiring", "treated", "due", "caused", "diagnosed"}
@@ -111,7 +118,7 @@ def treatment_cues(doc):
                     j += 1
                 if j < len(doc) and doc[j].is_alpha and not doc[j].is_stop:
                     end = j + 1
-                    if doc[j].lower_ == "insulin" and end < len(doc) and doc[end].is_alpha:
+                    if doc[j].lower_ in FIRST_WORDS and end < len(doc) and doc[end].is_alpha:
                         end += 1
                     yield j, end, "Drug"
         for cue in DISEASE_CUES:

@@ -1,0 +1,123 @@
+"""End-to-end: weak labelling, training and scoring through the library API."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+import hybridner
+from hybridner import bootstrap, weak_label
+from hybridner.corpus import read_gold
+from hybridner.evaluation import score_entities
+
+
+def test_bootstrap_weak_label_uses_rules_beside_lexicons(tiny_project):
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus)
+    names = weak.function_names
+    assert "disease_suffix" in names and "dose_mg" in names
+    assert "lexicon:Drug:uncased" in names
+    assert weak.labels == ["Disease", "Dose", "Drug"]
+    record = weak.records()[0]
+    assert record["id"] == "doc-0"
+    assert set(record["spans"]) == set(names)
+    for span in record["aggregated"]:
+        assert 0.0 <= span["confidence"] <= 1.0
+        assert span["voters"], "every aggregated span names the functions that voted for it"
+        assert record["text"][span["start"] : span["end"]]
+
+
+def test_bootstrap_weak_label_without_default_rules(tiny_project):
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus, default_rules=False)
+    assert all(name.startswith("lexicon:") for name in weak.function_names)
+
+
+@pytest.mark.slow
+def test_bootstrap_end_to_end_tiny_project(tiny_project):
+    out = tiny_project.root / "run"
+    result = bootstrap(
+        tiny_project.lexicons,
+        corpus=tiny_project.corpus,
+        dev=tiny_project.dev,
+        out=out,
+        max_epochs=3,
+        seed=1,
+    )
+    assert result.model_path == out / "model"
+    for name in ("config.cfg", "weak.jsonl", "aggregator.json", "report.json", "report.md"):
+        assert (out / name).is_file(), name
+    assert not [p for p in tiny_project.root.iterdir() if p.name.startswith(".")]
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["dev"]) >= {"model", "aggregated", "lexicon_only", "functions"}
+    assert report["functions"]["lexicon:Drug:uncased"]["kind"] == "lexicon"
+    assert "recall" in report["functions"]["lexicon:Drug:uncased"]["hmm"]["Drug"]
+    assert report["training"]["history"], "each evaluation is recorded"
+    assert set(report["timings"]) >= {"labelling", "aggregation", "training", "total"}
+
+    # the model is a plain spaCy pipeline, and the hybridner facade streams records
+    nlp = spacy.load(out / "model")
+    assert "ner" in nlp.pipe_names
+    ner = hybridner.load(out / "model")
+    stream = ner.annotate(iter(["Aspirin for gout .", {"id": "k", "text": "Naproxen helps .", "x": 1}]))
+    first, second = list(stream)
+    assert first["text"] == "Aspirin for gout ."
+    assert second["id"] == "k" and second["x"] == 1
+    for record in (first, second):
+        for ent in record["entities"]:
+            assert record["text"][ent["start"] : ent["end"]] == ent["text"]
+
+    # config.cfg is the commented template, and spaCy can parse it
+    config_text = (out / "config.cfg").read_text()
+    assert config_text.startswith("# hybridner training config")
+    spacy.util.load_config(out / "config.cfg")
+
+    # the model's own scores match an independent evaluation of the dev set
+    gold = read_gold(tiny_project.dev)
+    predicted = [ner.entities(g.text) for g in gold]
+    assert score_entities([g.entities for g in gold], predicted).f1 == pytest.approx(
+        report["dev"]["model"]["f1"]
+    )
+
+
+@pytest.mark.slow
+def test_bootstrap_without_dev_holds_out_weak_documents(tiny_project):
+    out = tiny_project.root / "run"
+    result = bootstrap(tiny_project.lexicons, corpus=tiny_project.corpus, out=out, max_epochs=2)
+    assert "held-out" in result.report["dev"]["source"]
+    train = list(DocBin().from_disk(out / "corpus" / "train.spacy").get_docs(spacy.blank("en").vocab))
+    dev = list(DocBin().from_disk(out / "corpus" / "dev.spacy").get_docs(spacy.blank("en").vocab))
+    assert len(train) + len(dev) == 80 and len(dev) == 8
+
+
+@pytest.mark.slow
+def test_bootstrap_gold_examples_are_mixed_into_training(tiny_project):
+    out = tiny_project.root / "run"
+    bootstrap(
+        tiny_project.lexicons, corpus=tiny_project.corpus, dev=tiny_project.dev,
+        gold=tiny_project.dev, out=out, max_epochs=1,
+    )
+    train = list(DocBin().from_disk(out / "corpus" / "train.spacy").get_docs(spacy.blank("en").vocab))
+    assert len(train) == 80 + 12
+
+
+@pytest.mark.slow
+def test_bootstrap_bc5cdr_slice_model_beats_lexicon_match(shared_data, tmp_path):
+    """On real data: the trained model must beat the lexicon match it learned from."""
+    folder = shared_data / "bc5cdr"
+    rng = random.Random(0)
+    dev_lines = (folder / "dev.jsonl").read_text("utf8").splitlines()
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(rng.sample(dev_lines, 150)) + "\n", "utf8")
+    result = bootstrap(
+        folder / "lexicons",
+        candidates=folder / "candidates.txt",
+        corpus=folder / "train.jsonl",
+        dev=dev,
+        out=tmp_path / "run",
+        max_epochs=4,
+    )
+    scores = result.report["dev"]
+    assert scores["model"]["f1"] > scores["lexicon_only"]["f1"], scores
