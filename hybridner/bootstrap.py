@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import shutil
 import tempfile
@@ -158,7 +159,10 @@ def weak_label(
     all_functions = functions + ([candidate_fn] if candidate_fn is not None else [])
     docs = list(apply_functions(all_functions, make_docs(nlp, read_texts(corpus))))
     if not docs:
-        raise CorpusError(f"{corpus}: the corpus holds no documents")
+        raise CorpusError(
+            f"{corpus}: the corpus holds no documents; add documents (.txt: one per line, "
+            ".jsonl: one {\"text\": ...} object per line) or check --corpus"
+        )
     timings["labelling"] = time.perf_counter() - started
     logger.info("labelled %d documents with %d functions", len(docs), len(all_functions))
 
@@ -206,6 +210,12 @@ def _check_output(out: Path, overwrite: bool) -> None:
         )
     if out.is_symlink():
         raise OutputError(f"{out}: is a symbolic link; give a real folder for --out")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace_folder(tmp: Path, out: Path) -> None:
@@ -321,6 +331,7 @@ def bootstrap(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())
     try:
         started = time.perf_counter()
         write_jsonl(tmp / "weak.jsonl", weak.records())

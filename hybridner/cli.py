@@ -36,6 +36,11 @@ class Aggregator(str, Enum):
     majority = "majority"
 
 
+class Tokenizer(str, Enum):
+    fine = "fine"
+    spacy = "spacy"
+
+
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Log to whatever ``sys.stderr`` is when a record is emitted (it may be swapped)."""
 
@@ -91,6 +96,10 @@ CandidatesOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option(help="spaCy language code of the blank pipeline.")]
 AggOpt = Annotated[Aggregator, typer.Option(help="How the labelling functions' votes are combined.")]
+TokOpt = Annotated[
+    Tokenizer,
+    typer.Option(help="'fine' also splits on brackets, / + = and hyphens; 'spacy' keeps spaCy's rules."),
+]
 
 
 def _pct(x: float) -> str:
@@ -111,6 +120,7 @@ def bootstrap(
     out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/bootstrap"),
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
+    tokenizer: TokOpt = Tokenizer.fine,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same result.")] = 0,
     max_epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 30,
     min_confidence: Annotated[
@@ -127,6 +137,7 @@ def bootstrap(
         result = run(
             lexicons, rules=rules, candidates=candidates, corpus=corpus, dev=dev, gold=gold,
             out=out, lang=lang, aggregator=aggregator.value, seed=seed, max_epochs=max_epochs,
+            tokenizer=tokenizer.value,
             min_confidence=min_confidence, overwrite=overwrite,
         )
     report = result.report
@@ -154,6 +165,7 @@ def label(
     candidates: CandidatesOpt = None,
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
+    tokenizer: TokOpt = Tokenizer.fine,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -165,7 +177,7 @@ def label(
     with _command(verbose, quiet):
         weak = weak_label(
             lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
-            aggregator=aggregator.value, seed=seed,
+            aggregator=aggregator.value, seed=seed, tokenizer=tokenizer.value,
         )
         count = write_jsonl(out, weak.records())
     typer.echo(f"wrote weak labels of {count} documents to {out}")

@@ -132,6 +132,9 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     if not parent.is_dir():
         raise OutputError(f"{path}: the folder {parent} does not exist; create it first")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     try:
         kwargs = {} if "b" in mode else {"encoding": "utf8", "newline": "\n"}
         with os.fdopen(fd, mode, **kwargs) as handle:
@@ -174,7 +177,7 @@ def _json_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise CorpusError(
-                f"{path} line {lineno}: not valid JSON ({err.msg} at column {err.colno}); "
+                f"{path} line {lineno}: not valid JSON ({err.msg}; column {err.colno}); "
                 "each line must be one JSON object such as {\"text\": \"...\"}"
             ) from err
         if not isinstance(record, dict):
@@ -286,7 +289,8 @@ def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entit
         if s2 < e1:
             raise CorpusError(
                 f"{where}: entities {text[s1:e1]!r} ({s1}, {e1}, {l1}) and {text[s2:e2]!r} "
-                f"({s2}, {e2}, {l2}) overlap; NER gold must not overlap"
+                f"({s2}, {e2}, {l2}) overlap; NER gold must not overlap: keep one of them "
+                "or merge them into one entity"
             )
     return checked
 

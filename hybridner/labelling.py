@@ -339,13 +339,11 @@ def _import_file(path: Path) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except RuleError:
-        del sys.modules[module_name]
-        raise
     except SyntaxError as err:
         del sys.modules[module_name]
         raise RuleError(
-            f"{err.filename or path} line {err.lineno}: syntax error in rule file: {err.msg}"
+            f"{err.filename or path} line {err.lineno}: syntax error in rule file: {err.msg}; "
+            "fix the Python syntax there"
         ) from err
     except Exception as err:
         del sys.modules[module_name]
@@ -356,6 +354,10 @@ def _import_file(path: Path) -> Any:
                 lineno = tb.tb_lineno
             tb = tb.tb_next
         where = f"{path} line {lineno}" if lineno else str(path)
+        if isinstance(err, RuleError):
+            if str(path) in str(err) or str(resolved) in str(err):
+                raise
+            raise RuleError(f"{where}: {err}") from err
         raise RuleError(
             f"{where}: importing the rule file failed with {type(err).__name__}: {err}; "
             "fix the file or install what it imports"

@@ -73,12 +73,12 @@ def nlp():
     return spacy.blank("en")
 
 
-@pytest.fixture
-def tiny_project(tmp_path: Path) -> TinyProject:
+def make_tiny_project(root: Path) -> TinyProject:
     """A complete little project: lexicons, one rule file, 80 texts and a 12-document dev set."""
+    tmp_path = root
     rng = random.Random(7)
     lexicons = tmp_path / "lexicons"
-    lexicons.mkdir()
+    lexicons.mkdir(parents=True)
     (lexicons / "Drug.txt").write_text("# drugs\n" + "\n".join(DRUGS_IN_LEXICON) + "\n", "utf8")
     (lexicons / "Disease.txt").write_text("\n".join(DISEASES_IN_LEXICON) + "\n", "utf8")
     rules = tmp_path / "rules"
@@ -97,6 +97,11 @@ def tiny_project(tmp_path: Path) -> TinyProject:
             text, entities = make_text(rng, drugs, diseases)
             handle.write(json.dumps({"id": f"dev-{i}", "text": text, "entities": entities}) + "\n")
     return TinyProject(tmp_path, lexicons, rules, corpus, dev)
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> TinyProject:
+    return make_tiny_project(tmp_path)
 
 
 @pytest.fixture

@@ -195,11 +195,6 @@ RULE_FILE_DEFINITION_ERRORS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library gap: labelling._import_file re-raises a RuleError raised while a rule "
-    "file is imported without naming the file and line",
-)
 @pytest.mark.parametrize("case", sorted(RULE_FILE_DEFINITION_ERRORS))
 def test_bad_input_rule_definition_error_names_file_and_line(tiny_project: TinyProject, case: str) -> None:
     body, line = RULE_FILE_DEFINITION_ERRORS[case]
@@ -263,14 +258,7 @@ def gold_overlapping(project: TinyProject) -> tuple[dict[str, Path], list[str]]:
         corpus_not_json,
         corpus_without_text,
         corpus_empty,
-        pytest.param(
-            corpus_empty_suggests_fix,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="library gap: bootstrap.weak_label's 'the corpus holds no documents' "
-                "suggests no fix",
-            ),
-        ),
+        corpus_empty_suggests_fix,
         gold_out_of_range,
         gold_overlapping,
     ],

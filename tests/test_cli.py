@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,15 +23,7 @@ from hybridner.cli import app
 # conftest.py is importable from the tests folder (pytest puts it on sys.path);
 # its tiny_project fixture is function-scoped, so the shared runs below build the
 # same project with the same helpers.
-from conftest import (
-    DISEASES_IN_LEXICON,
-    DISEASES_NOT_IN_LEXICON,
-    DRUGS_IN_LEXICON,
-    DRUGS_NOT_IN_LEXICON,
-    RULES_PY,
-    TinyProject,
-    make_text,
-)
+from conftest import DISEASES_NOT_IN_LEXICON, DRUGS_NOT_IN_LEXICON, TinyProject, make_tiny_project
 
 runner = CliRunner()
 
@@ -40,28 +31,7 @@ SCORE_LINES = ("lexicon match only", "aggregated labels", "trained model")
 
 
 def build_project(root: Path) -> TinyProject:
-    """The project of conftest's ``tiny_project`` fixture, written under ``root``."""
-    rng = random.Random(7)
-    lexicons = root / "lexicons"
-    lexicons.mkdir(parents=True)
-    (lexicons / "Drug.txt").write_text("# drugs\n" + "\n".join(DRUGS_IN_LEXICON) + "\n", "utf8")
-    (lexicons / "Disease.txt").write_text("\n".join(DISEASES_IN_LEXICON) + "\n", "utf8")
-    rules = root / "rules"
-    rules.mkdir()
-    (rules / "clinical.py").write_text(RULES_PY, "utf8")
-    drugs = DRUGS_IN_LEXICON + DRUGS_NOT_IN_LEXICON
-    diseases = DISEASES_IN_LEXICON + DISEASES_NOT_IN_LEXICON
-    corpus = root / "corpus.jsonl"
-    with corpus.open("w", encoding="utf8") as handle:
-        for i in range(80):
-            text = " ".join(make_text(rng, drugs, diseases)[0] for _ in range(2))
-            handle.write(json.dumps({"id": f"doc-{i}", "text": text, "source": "test"}) + "\n")
-    dev = root / "dev.jsonl"
-    with dev.open("w", encoding="utf8") as handle:
-        for i in range(12):
-            text, entities = make_text(rng, drugs, diseases)
-            handle.write(json.dumps({"id": f"dev-{i}", "text": text, "entities": entities}) + "\n")
-    return TinyProject(root, lexicons, rules, corpus, dev)
+    return make_tiny_project(root)
 
 
 def bootstrap_args(project: TinyProject, out: Path, *extra: str) -> list[str]:
