@@ -121,3 +121,17 @@ def test_bootstrap_bc5cdr_slice_model_beats_lexicon_match(shared_data, tmp_path)
     )
     scores = result.report["dev"]
     assert scores["model"]["f1"] > scores["lexicon_only"]["f1"], scores
+
+
+@pytest.mark.slow
+def test_bootstrap_same_seed_same_result(tiny_project):
+    runs = []
+    for name in ("a", "b"):
+        out = tiny_project.root / name
+        result = bootstrap(
+            tiny_project.lexicons, corpus=tiny_project.corpus, dev=tiny_project.dev,
+            out=out, max_epochs=2, seed=5,
+        )
+        runs.append(((out / "weak.jsonl").read_bytes(), result.report["dev"]["model"]))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][1] == runs[1][1]
