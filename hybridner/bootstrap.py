@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -37,28 +37,47 @@ from spacy.tokens import Doc
 from . import __version__
 from .aggregation import HMMAggregator, MajorityAggregator
 from .corpus import (
+    GoldRecord,
     atomic_open,
     gold_docs,
     make_docs,
     make_nlp,
     read_gold,
     read_texts,
+    replace_mentions,
     to_training_doc,
     weak_record,
     write_jsonl,
 )
+from .doclevel import document_functions
 from .errors import CorpusError, HybridNERError, OutputError
 from .evaluation import Scores, doc_entities, function_statistics, score_entities
+from .inference import ModelFunction
 from .labelling import LabellingFunction, apply_functions, load_rules
-from .lexicons import Gazetteer, Lexicon, lexicon_functions, load_lexicons, match_longest
+from .lexicons import (
+    Gazetteer,
+    Lexicon,
+    lexicon_functions,
+    load_lexicons,
+    match_longest,
+    rename_labels,
+)
 from .training import train_model
 
-__all__ = ["WeakLabels", "BootstrapResult", "weak_label", "bootstrap", "example_paths"]
+__all__ = [
+    "WeakLabels",
+    "BootstrapResult",
+    "weak_label",
+    "bootstrap",
+    "evaluate_on_gold",
+    "example_paths",
+]
 
 logger = logging.getLogger("hybridner")
 
 CANDIDATES = "candidates"
 AGGREGATED = "aggregated"
+FIRST_ROUND = "aggregated:first"
 
 
 def example_paths() -> dict[str, Path]:
@@ -78,10 +97,47 @@ class WeakLabels:
     labels: list[str]
     candidates: Gazetteer | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    first_round: HMMAggregator | MajorityAggregator | None = None
+    document_functions: list[LabellingFunction] = field(default_factory=list)
 
     @property
     def function_names(self) -> list[str]:
-        return [f.name for f in self.functions]
+        """Every labelling function whose spans the aggregator weighs."""
+        return [f.name for f in self.functions + self.document_functions]
+
+    def add_function(self, function: LabellingFunction) -> Callable[[], None]:
+        """Add a labelling function, refit the aggregator and re-aggregate the corpus.
+
+        Returns a function that undoes the change.
+        """
+        previous_functions, previous_aggregator = list(self.functions), self.aggregator
+        for doc in self.docs:
+            function(doc)
+        self.functions.append(function)
+        self.aggregator = _make_aggregator(
+            previous_aggregator.kind, self.labels, self.function_names, AGGREGATED,
+            getattr(previous_aggregator, "seed", 0),
+        ).fit(self.docs)
+        for doc in self.docs:
+            self.aggregator.aggregate(doc)
+
+        def undo() -> None:
+            self.functions[:] = previous_functions
+            self.aggregator = previous_aggregator
+            for doc in self.docs:
+                previous_aggregator.aggregate(doc)
+
+        return undo
+
+    def label(self, docs: Iterable[Doc]) -> Iterator[Doc]:
+        """Label and aggregate new documents exactly as the corpus was, lazily."""
+        for doc in apply_functions(self.functions, docs):
+            if self.first_round is not None:
+                self.first_round.aggregate(doc)
+                for function in self.document_functions:
+                    function(doc)
+            self.aggregator.aggregate(doc)
+            yield doc
 
     def records(self) -> list[dict[str, Any]]:
         """The ``weak.jsonl`` records."""
@@ -104,9 +160,15 @@ def _load_candidates(path: str | Path) -> Gazetteer:
 
 
 def _functions(
-    lexicons: str | Path, rules: str | Path | None, *, default_rules: bool
+    lexicons: str | Path,
+    rules: str | Path | None,
+    *,
+    default_rules: bool,
+    label_map: Mapping[str, str] | None = None,
 ) -> tuple[list[LabellingFunction], list[str]]:
     loaded = load_lexicons(lexicons)
+    if label_map:
+        loaded = rename_labels(loaded, label_map)
     functions: list[LabellingFunction] = list(lexicon_functions(loaded.values()))
     rules_path = rules
     if rules_path is None and default_rules:
@@ -134,6 +196,8 @@ def weak_label(
     aggregator: Literal["hmm", "majority"] = "hmm",
     seed: int = 0,
     tokenizer: Literal["fine", "spacy"] = "fine",
+    label_map: Mapping[str, str] | None = None,
+    doc_level: bool = False,
     default_rules: bool = True,
 ) -> WeakLabels:
     """Apply lexicons, rules and candidates to a corpus and aggregate their votes.
@@ -142,6 +206,10 @@ def weak_label(
     is one (``default_rules=False`` turns that off). ``tokenizer="fine"`` splits
     tokens on more punctuation than spaCy does (see
     :func:`hybridner.corpus.refine_tokenizer`); ``"spacy"`` keeps spaCy's rules.
+    ``label_map`` renames lexicon labels to the task's (see
+    :func:`hybridner.lexicons.rename_labels`). ``doc_level`` adds a second
+    aggregation round in which document-level functions vote (see
+    :mod:`hybridner.doclevel`).
 
     >>> weak = weak_label("lexicons/", corpus="texts.jsonl")  # doctest: +SKIP
     >>> weak.docs[0].spans["aggregated"]  # doctest: +SKIP
@@ -150,7 +218,9 @@ def weak_label(
         raise HybridNERError(f"aggregator {aggregator!r}: use 'hmm' or 'majority'")
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    functions, labels = _functions(lexicons, rules, default_rules=default_rules)
+    functions, labels = _functions(
+        lexicons, rules, default_rules=default_rules, label_map=label_map
+    )
     candidate_fn = _load_candidates(candidates) if candidates is not None else None
     timings["load_functions"] = time.perf_counter() - started
 
@@ -174,17 +244,32 @@ def weak_label(
         raise HybridNERError(
             "no labels: the lexicons are empty and no rule produced a labelled span"
         )
-    if aggregator == "hmm":
-        model: HMMAggregator | MajorityAggregator = HMMAggregator(
-            labels, sources=sources, name=AGGREGATED, seed=seed
-        )
-    else:
-        model = MajorityAggregator(labels, sources=sources, name=AGGREGATED)
-    model.fit(docs)
+    first_round = None
+    doc_functions: list[LabellingFunction] = []
+    if doc_level:
+        first_round = _make_aggregator(aggregator, labels, sources, FIRST_ROUND, seed).fit(docs)
+        doc_functions = document_functions(source=FIRST_ROUND)
+        for doc in docs:
+            first_round.aggregate(doc)
+            for function in doc_functions:
+                function(doc)
+        sources = sources + [f.name for f in doc_functions]
+    model = _make_aggregator(aggregator, labels, sources, AGGREGATED, seed).fit(docs)
     for doc in docs:
         model.aggregate(doc)
     timings["aggregation"] = time.perf_counter() - started
-    return WeakLabels(nlp, docs, functions, model, labels, candidate_fn, timings)
+    return WeakLabels(
+        nlp, docs, functions, model, labels, candidate_fn, timings,
+        first_round=first_round, document_functions=doc_functions,
+    )
+
+
+def _make_aggregator(
+    kind: str, labels: list[str], sources: list[str], name: str, seed: int
+) -> HMMAggregator | MajorityAggregator:
+    if kind == "hmm":
+        return HMMAggregator(labels, sources=sources, name=name, seed=seed)
+    return MajorityAggregator(labels, sources=sources, name=name)
 
 
 @dataclass
@@ -194,6 +279,8 @@ class BootstrapResult:
     out: Path
     model_path: Path
     report: dict[str, Any]
+    weak: WeakLabels | None = field(default=None, repr=False)
+    nlp: Language | None = field(default=None, repr=False)
 
     @property
     def dev_scores(self) -> dict[str, Any]:
@@ -210,6 +297,32 @@ def _check_output(out: Path, overwrite: bool) -> None:
         )
     if out.is_symlink():
         raise OutputError(f"{out}: is a symbolic link; give a real folder for --out")
+
+
+def _training_docs(weak: WeakLabels, min_confidence: float) -> list[tuple[int, Doc]]:
+    """Training documents from the aggregated spans, with the corpus index of each."""
+    key = CANDIDATES if weak.candidates is not None else None
+    return [
+        (i, to_training_doc(doc, aggregated=AGGREGATED, candidates=key, min_confidence=min_confidence))
+        for i, doc in enumerate(weak.docs)
+        if len(doc)
+    ]
+
+
+def _replacement_terms(weak: WeakLabels, seed: int, per_label: int = 3000) -> dict[str, list[Doc]]:
+    """Tokenised lexicon terms per label, a seeded sample of at most ``per_label``."""
+    rng = random.Random(seed)
+    terms: dict[str, list[str]] = {}
+    for function in weak.functions:
+        if isinstance(function, Gazetteer) and not function.case_sensitive:
+            terms.setdefault(function.label, []).extend(function.lexicon.terms)
+    out = {}
+    for label, items in terms.items():
+        items = sorted(set(items))
+        if len(items) > per_label:
+            items = rng.sample(items, per_label)
+        out[label] = [weak.nlp.make_doc(t) for t in items]
+    return out
 
 
 def _umask() -> int:
@@ -235,33 +348,45 @@ def _scores_dict(scores: Scores) -> dict[str, Any]:
     return data
 
 
-def _dev_evaluation(
-    weak: WeakLabels, gold: Sequence[Any], model_nlp: Language, min_confidence: float
+def _normal(text: str) -> str:
+    return "".join(text.lower().split())
+
+
+def evaluate_on_gold(
+    weak: WeakLabels,
+    gold: Sequence[GoldRecord],
+    *,
+    nlp: Language | None = None,
+    min_confidence: float = 0.5,
 ) -> dict[str, Any]:
-    """Score the model, the aggregated labels, lexicon match and each function on gold."""
+    """Score each stage on hand-annotated documents.
+
+    Returns plain data: ``functions`` (each labelling function alone, on its own
+    labels), ``lexicon_only`` (case-insensitive longest match of the lexicons),
+    ``majority`` (majority vote), ``aggregated`` (the run's aggregator, spans with
+    confidence >= ``min_confidence``), ``model`` (when ``nlp`` is given) and
+    ``beyond_lexicons``: how many gold entities have a text found in no lexicon,
+    and the model's recall on them.
+
+    >>> scores = evaluate_on_gold(weak, read_gold("dev.jsonl"), nlp=model)  # doctest: +SKIP
+    """
     gold_ents = [g.entities for g in gold]
-    docs = list(
-        apply_functions(
-            weak.functions, make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))
-        )
-    )
+    docs = list(weak.label(make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))))
+    majority = MajorityAggregator(weak.labels, sources=weak.function_names, name="majority")
+    majority.fit(docs)
+    aggregated, voted = [], []
     for doc in docs:
-        weak.aggregator.aggregate(doc)
-    aggregated = []
-    for doc in docs:
-        group = doc.spans[AGGREGATED]
-        conf = group.attrs.get("confidence", [])
-        aggregated.append(
-            [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
-        )
+        majority.aggregate(doc)
+        for key, out in ((AGGREGATED, aggregated), ("majority", voted)):
+            group = doc.spans[key]
+            conf = group.attrs.get("confidence", [])
+            out.append(
+                [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
+            )
     gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
     lexicon_only = [
         [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
         for doc in docs
-    ]
-    predictions = [
-        [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-        for doc in model_nlp.pipe(g.text for g in gold)
     ]
     per_function = {
         f.name: _scores_dict(
@@ -269,15 +394,34 @@ def _dev_evaluation(
                 gold_ents, [doc_entities(d, f.name) for d in docs], labels=f.labels or None
             )
         )
-        for f in weak.functions
+        for f in weak.functions + weak.document_functions
     }
-    return {
+    report: dict[str, Any] = {
         "documents": len(gold),
-        "model": _scores_dict(score_entities(gold_ents, predictions)),
-        "aggregated": _scores_dict(score_entities(gold_ents, aggregated)),
         "lexicon_only": _scores_dict(score_entities(gold_ents, lexicon_only)),
+        "majority": _scores_dict(score_entities(gold_ents, voted)),
+        "aggregated": _scores_dict(score_entities(gold_ents, aggregated)),
         "functions": per_function,
     }
+    if nlp is not None:
+        predictions = [
+            [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            for doc in nlp.pipe(g.text for g in gold)
+        ]
+        report["model"] = _scores_dict(score_entities(gold_ents, predictions))
+        known = {_normal(t) for f in gazetteers for t in f.lexicon.terms}
+        unseen = [
+            {e for e in ents if _normal(g.text[e[0] : e[1]]) not in known}
+            for g, ents in zip(gold, gold_ents)
+        ]
+        total = sum(len(u) for u in unseen)
+        found = sum(len(u & set(p)) for u, p in zip(unseen, predictions))
+        report["beyond_lexicons"] = {
+            "entities": total,
+            "model_found": found,
+            "model_recall": found / total if total else 0.0,
+        }
+    return report
 
 
 def bootstrap(
@@ -296,6 +440,11 @@ def bootstrap(
     min_confidence: float = 0.5,
     holdout: float = 0.1,
     tokenizer: Literal["fine", "spacy"] = "fine",
+    label_map: Mapping[str, str] | None = None,
+    doc_level: bool = False,
+    augment: float = 0.0,
+    self_training: int = 0,
+    default_rules: bool = True,
     overwrite: bool = False,
 ) -> BootstrapResult:
     """Weakly label a corpus, train a spaCy NER model on it and score it.
@@ -304,6 +453,13 @@ def bootstrap(
     its hand-annotated dev set). Without ``dev`` a seeded ``holdout`` share of the
     weakly labelled documents selects the best model instead. ``gold`` documents
     are hand-annotated examples mixed into training.
+
+    Levers: ``doc_level`` adds document consistency and abbreviation votes;
+    ``augment`` adds, for that share of the training documents, a copy whose
+    entities are swapped for other lexicon terms of their label (mention
+    replacement); ``self_training`` rounds add the trained model as a labelling
+    function, re-aggregate and retrain, keeping a round only when dev F1 improves
+    (needs ``dev``).
 
     >>> result = bootstrap("lexicons/", out="runs/v1")  # doctest: +SKIP
     >>> result.report["dev"]["model"]["f1"]  # doctest: +SKIP
@@ -325,7 +481,8 @@ def bootstrap(
 
     weak = weak_label(
         lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
-        aggregator=aggregator, seed=seed, tokenizer=tokenizer,
+        aggregator=aggregator, seed=seed, tokenizer=tokenizer, label_map=label_map,
+        doc_level=doc_level, default_rules=default_rules,
     )
     timings = dict(weak.timings)
 
@@ -334,20 +491,12 @@ def bootstrap(
     tmp.chmod(0o777 & ~_umask())
     try:
         started = time.perf_counter()
-        write_jsonl(tmp / "weak.jsonl", weak.records())
-        weak.aggregator.save(tmp / "aggregator.json")
-        candidates_key = CANDIDATES if weak.candidates is not None else None
-        train_docs = [
-            to_training_doc(doc, aggregated=AGGREGATED, candidates=candidates_key,
-                            min_confidence=min_confidence)
-            for doc in weak.docs
-            if len(doc)
-        ]
         if dev_gold is not None:
             dev_docs = gold_docs(weak.nlp, dev_gold)
+            held: set[int] = set()
             dev_source = str(dev)
         else:
-            order = list(range(len(train_docs)))
+            order = [i for i, doc in enumerate(weak.docs) if len(doc)]
             random.Random(seed).shuffle(order)
             n_dev = max(1, int(len(order) * holdout))
             if len(order) - n_dev < 1:
@@ -356,24 +505,89 @@ def bootstrap(
                     "model selection; add documents or pass --dev"
                 )
             held = set(order[:n_dev])
-            dev_docs = [d for i, d in enumerate(train_docs) if i in held]
-            train_docs = [d for i, d in enumerate(train_docs) if i not in held]
             dev_source = f"{n_dev} held-out weakly labelled documents (seed {seed})"
-        train_docs.extend(gold_docs(weak.nlp, extra_gold))
+        extra = gold_docs(weak.nlp, extra_gold)
+        replacements = _replacement_terms(weak, seed) if augment > 0 else {}
+
+        def training_data() -> tuple[list[Doc], list[Doc]]:
+            weak_docs = _training_docs(weak, min_confidence)
+            if dev_gold is None:
+                dev_part = [d for i, d in weak_docs if i in held]
+            else:
+                dev_part = dev_docs
+            train_part = [d for i, d in weak_docs if i not in held]
+            if augment > 0:
+                rng = random.Random(seed)
+                train_part += [
+                    new
+                    for d in list(train_part)
+                    if rng.random() < augment
+                    and (new := replace_mentions(d, replacements, rng)) is not None
+                ]
+            return train_part + extra, dev_part
+
+        train_docs, dev_docs_now = training_data()
         timings["training_data"] = time.perf_counter() - started
 
         result = train_model(
-            train_docs, dev_docs, output_dir=tmp, lang=lang, seed=seed, max_epochs=max_epochs,
-            tokenizer=tokenizer,
+            train_docs, dev_docs_now, output_dir=tmp, lang=lang, seed=seed,
+            max_epochs=max_epochs, tokenizer=tokenizer,
         )
         timings["training"] = result.seconds
+
+        def dev_f1(nlp: Language) -> float:
+            return evaluate_on_gold(weak, dev_gold, nlp=nlp, min_confidence=min_confidence)[
+                "model"
+            ]["f1"]
+
+        rounds: list[dict[str, Any]] = []
+        if self_training and dev_gold is None:
+            logger.warning("self-training needs --dev gold documents to keep or drop a round; skipped")
+        elif self_training:
+            best_f1 = dev_f1(result.nlp)
+            for round_no in range(1, self_training + 1):
+                started = time.perf_counter()
+                undo = weak.add_function(ModelFunction(result.nlp, name=f"model:round{round_no}"))
+                round_train, round_dev = training_data()
+                round_dir = tmp / f".self-training-{round_no}"
+                candidate = train_model(
+                    round_train, round_dev, output_dir=round_dir, lang=lang, seed=seed,
+                    max_epochs=max_epochs, tokenizer=tokenizer,
+                )
+                f1 = dev_f1(candidate.nlp)
+                kept = f1 > best_f1
+                rounds.append({"round": round_no, "dev_f1": f1, "previous_dev_f1": best_f1,
+                               "kept": kept, "seconds": time.perf_counter() - started})
+                logger.info("self-training round %d: dev F1 %.1f (before %.1f): %s",
+                            round_no, 100 * f1, 100 * best_f1, "kept" if kept else "dropped")
+                if not kept:
+                    undo()
+                    shutil.rmtree(round_dir, ignore_errors=True)
+                    break
+                for name in ("model", "corpus", "config.cfg"):
+                    target = tmp / name
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    shutil.move(str(round_dir / name), str(target))
+                shutil.rmtree(round_dir, ignore_errors=True)
+                candidate.model_path = tmp / "model"
+                candidate.config_path = tmp / "config.cfg"
+                result, best_f1, train_docs = candidate, f1, round_train
+            timings["self_training"] = sum(r["seconds"] for r in rounds)
+
+        write_jsonl(tmp / "weak.jsonl", weak.records())
+        weak.aggregator.save(tmp / "aggregator.json")
 
         started = time.perf_counter()
         dev_report: dict[str, Any] = {"source": dev_source}
         if dev_gold is not None:
-            dev_report.update(_dev_evaluation(weak, dev_gold, result.nlp, min_confidence))
+            dev_report.update(
+                evaluate_on_gold(weak, dev_gold, nlp=result.nlp, min_confidence=min_confidence)
+            )
         else:
             dev_report["model_vs_weak_labels_f1"] = result.best_score
+        if rounds:
+            dev_report["self_training"] = rounds
         timings["evaluation"] = time.perf_counter() - started
         timings["total"] = time.perf_counter() - total_started
 
@@ -384,6 +598,8 @@ def bootstrap(
             "gold": None if gold is None else str(gold), "lang": lang,
             "aggregator": aggregator, "seed": seed, "max_epochs": max_epochs,
             "min_confidence": min_confidence, "tokenizer": tokenizer,
+            "label_map": dict(label_map or {}), "doc_level": doc_level,
+            "augment": augment, "self_training": self_training,
         })
         with atomic_open(tmp / "report.json") as handle:
             json.dump(report, handle, indent=1)
@@ -394,7 +610,9 @@ def bootstrap(
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
         raise
-    return BootstrapResult(out=out, model_path=out / "model", report=report)
+    return BootstrapResult(
+        out=out, model_path=out / "model", report=report, weak=weak, nlp=result.nlp
+    )
 
 
 def _report(
@@ -410,7 +628,7 @@ def _report(
     weights = (
         weak.aggregator.function_weights() if isinstance(weak.aggregator, HMMAggregator) else {}
     )
-    for f in weak.functions:
+    for f in weak.functions + weak.document_functions:
         stats[f.name]["kind"] = f.kind
         if f.name in weights:
             stats[f.name]["hmm"] = weights[f.name]

@@ -96,10 +96,27 @@ CandidatesOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option(help="spaCy language code of the blank pipeline.")]
 AggOpt = Annotated[Aggregator, typer.Option(help="How the labelling functions' votes are combined.")]
+MapOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--map",
+        help="Rename a lexicon's label, OLD=NEW (repeatable); OLD= leaves that lexicon out.",
+    ),
+]
 TokOpt = Annotated[
     Tokenizer,
     typer.Option(help="'fine' also splits on brackets, / + = and hyphens; 'spacy' keeps spaCy's rules."),
 ]
+
+
+def _parse_map(items: Optional[list[str]]) -> dict[str, str]:
+    mapping = {}
+    for item in items or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip():
+            raise typer.BadParameter(f"{item!r}: write OLD=NEW, e.g. --map GPE=LOC", param_hint="--map")
+        mapping[old.strip()] = new.strip()
+    return mapping
 
 
 def _pct(x: float) -> str:
@@ -121,6 +138,19 @@ def bootstrap(
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
     tokenizer: TokOpt = Tokenizer.fine,
+    label_map: MapOpt = None,
+    doc_level: Annotated[
+        bool,
+        typer.Option(help="Second aggregation round where document consistency and abbreviations vote."),
+    ] = False,
+    augment: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of documents copied with mentions swapped for other lexicon terms."),
+    ] = 0.0,
+    self_training: Annotated[
+        int,
+        typer.Option(min=0, help="Rounds where the model votes too and is retrained (kept only if dev F1 improves)."),
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same result.")] = 0,
     max_epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 30,
     min_confidence: Annotated[
@@ -137,7 +167,8 @@ def bootstrap(
         result = run(
             lexicons, rules=rules, candidates=candidates, corpus=corpus, dev=dev, gold=gold,
             out=out, lang=lang, aggregator=aggregator.value, seed=seed, max_epochs=max_epochs,
-            tokenizer=tokenizer.value,
+            tokenizer=tokenizer.value, label_map=_parse_map(label_map), doc_level=doc_level,
+            augment=augment, self_training=self_training,
             min_confidence=min_confidence, overwrite=overwrite,
         )
     report = result.report
@@ -166,6 +197,11 @@ def label(
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
     tokenizer: TokOpt = Tokenizer.fine,
+    label_map: MapOpt = None,
+    doc_level: Annotated[
+        bool,
+        typer.Option(help="Second aggregation round where document consistency and abbreviations vote."),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -178,6 +214,7 @@ def label(
         weak = weak_label(
             lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
             aggregator=aggregator.value, seed=seed, tokenizer=tokenizer.value,
+            label_map=_parse_map(label_map), doc_level=doc_level,
         )
         count = write_jsonl(out, weak.records())
     typer.echo(f"wrote weak labels of {count} documents to {out}")

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ __all__ = [
     "weak_record",
     "to_training_doc",
     "write_docbin",
+    "replace_mentions",
     "write_jsonl",
     "atomic_open",
 ]
@@ -446,3 +448,65 @@ def write_docbin(path: str | Path, docs: Iterable[Doc]) -> int:
     with atomic_open(path, "wb") as handle:
         handle.write(docbin.to_bytes())
     return count
+
+
+def replace_mentions(
+    doc: Doc,
+    terms: dict[str, Sequence[Doc]],
+    rng: random.Random,
+    *,
+    share: float = 0.5,
+) -> Doc | None:
+    """A copy of a training doc with some entities swapped for other terms of their label.
+
+    Mention replacement makes the model learn from context rather than memorise
+    the lexicon. ``terms`` maps a label to tokenised replacement terms; each entity
+    whose label has terms is replaced with probability ``share``. Missing
+    (unannotated) tokens stay missing. Returns None when nothing was replaced.
+    """
+    words: list[str] = []
+    spaces: list[bool] = []
+    ents: list[tuple[int, int, str]] = []
+    missing: list[int] = []
+    replaced = 0
+    i = 0
+    while i < len(doc):
+        token = doc[i]
+        if token.ent_iob_ == "B" and terms.get(token.ent_type_) and rng.random() < share:
+            end = i + 1
+            while end < len(doc) and doc[end].ent_iob_ == "I":
+                end += 1
+            choice = rng.choice(terms[token.ent_type_])
+            start = len(words)
+            words.extend(t.text for t in choice)
+            spaces.extend(bool(t.whitespace_) for t in choice[:-1])
+            spaces.append(bool(doc[end - 1].whitespace_))
+            ents.append((start, len(words), token.ent_type_))
+            replaced += 1
+            i = end
+            continue
+        if token.ent_iob_ == "B":
+            end = i + 1
+            while end < len(doc) and doc[end].ent_iob_ == "I":
+                end += 1
+            ents.append((len(words), len(words) + end - i, token.ent_type_))
+            for t in doc[i:end]:
+                words.append(t.text)
+                spaces.append(bool(t.whitespace_))
+            i = end
+            continue
+        if token.ent_iob == 0:
+            missing.append(len(words))
+        words.append(token.text)
+        spaces.append(bool(token.whitespace_))
+        i += 1
+    if not replaced:
+        return None
+    new = Doc(doc.vocab, words=words, spaces=spaces)
+    new.user_data["id"] = f"{doc.user_data.get('id')}#replaced"
+    new.set_ents(
+        [Span(new, s, e, label=label) for s, e, label in ents],
+        missing=[Span(new, m, m + 1) for m in missing],
+        default="outside",
+    )
+    return new

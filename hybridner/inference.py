@@ -16,10 +16,12 @@ from typing import Any
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc, Span
 
 from .errors import CorpusError, HybridNERError
+from .labelling import LabellingFunction
 
-__all__ = ["NERModel", "load"]
+__all__ = ["NERModel", "ModelFunction", "load"]
 
 logger = logging.getLogger("hybridner")
 
@@ -97,3 +99,23 @@ def load(path: str | Path) -> NERModel:
     except Exception as err:
         raise HybridNERError(f"{path}: the model cannot be loaded: {err}") from err
     return NERModel(nlp)
+
+
+class ModelFunction(LabellingFunction):
+    """A trained model used as one more labelling function (for self-training).
+
+    Its entities, predicted on the document's text, are aligned to the
+    document's tokens (widened to whole tokens when the tokenisations differ).
+    """
+
+    kind = "model"
+
+    def __init__(self, nlp: Language, *, name: str = "model") -> None:
+        super().__init__(name)
+        self.nlp = nlp
+
+    def find(self, doc: Doc) -> Iterator[Span]:
+        for ent in self.nlp(doc.text).ents:
+            span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="expand")
+            if span is not None:
+                yield span

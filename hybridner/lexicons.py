@@ -32,6 +32,7 @@ from .errors import LexiconError, RuleError
 from .labelling import LabellingFunction, check_label
 
 __all__ = [
+    "rename_labels",
     "Lexicon",
     "load_lexicons",
     "Gazetteer",
@@ -292,6 +293,42 @@ def load_lexicons(path: str | Path) -> dict[str, Lexicon]:
         ", ".join(f"{label} ({len(lex)} terms)" for label, lex in lexicons.items()),
     )
     return lexicons
+
+
+def rename_labels(lexicons: Mapping[str, Lexicon], mapping: Mapping[str, str]) -> dict[str, Lexicon]:
+    """Give lexicons the labels of the task: ``{"GPE": "LOC", "COMPANY": "ORG"}``.
+
+    Lexicons mapped to the same label are merged; a lexicon mapped to ``""`` is
+    left out (a rule may still use it); labels not in ``mapping`` are kept.
+
+    >>> lexicons = {"GPE": Lexicon("GPE", ["Paris"], "GPE.txt")}
+    >>> rename_labels(lexicons, {"GPE": "LOC"})["LOC"].terms
+    ['Paris']
+    """
+    unknown = sorted(set(mapping) - set(lexicons))
+    if unknown:
+        raise LexiconError(
+            f"label map names lexicon(s) {unknown} that were not loaded; the lexicons "
+            f"are {sorted(lexicons)}"
+        )
+    merged: dict[str, Lexicon] = {}
+    for label, lexicon in lexicons.items():
+        new = mapping.get(label, label)
+        if not new:
+            continue
+        try:
+            check_label(new, f"label map {label}={new}")
+        except RuleError as err:
+            raise LexiconError(str(err)) from None
+        if new in merged:
+            previous = merged[new]
+            terms = list(dict.fromkeys(previous.terms + lexicon.terms))
+            merged[new] = Lexicon(new, terms, f"{previous.source},{lexicon.source}")
+        else:
+            merged[new] = Lexicon(new, lexicon.terms, lexicon.source)
+    if not merged:
+        raise LexiconError("the label map leaves out every lexicon; map at least one to a label")
+    return dict(sorted(merged.items()))
 
 
 # --------------------------------------------------------------------------- matching

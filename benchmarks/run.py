@@ -1,0 +1,248 @@
+"""Run hybridner on a public benchmark, exactly as a user would, and write the results.
+
+    python -m benchmarks.run bc5cdr [--data DIR] [--ablation]
+    python -m benchmarks.run wikigold
+
+Reads ``DIR/<name>/`` (default ``../shared/data``): the ``train`` texts are the
+unlabelled corpus (their gold labels are never read), ``dev`` selects the model and
+tunes settings, ``test`` is only scored. Writes ``benchmarks/results/<name>.json``
+and ``.md``: entity P/R/F1 (exact span, micro) per label and overall on dev and
+test, for each labelling function alone, lexicon match alone, majority vote, the
+HMM and the trained model; the model's recall on test entities whose text is in no
+lexicon; wall time per stage and peak memory. ``--ablation`` also trains one model
+per lever setting and writes ``<name>_ablation.md``: what each lever adds on dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import spacy
+
+import hybridner
+from hybridner.bootstrap import evaluate_on_gold
+from hybridner.corpus import read_gold
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+PUBLISHED = {
+    "bc5cdr": {
+        "dictionary match (AutoNER paper)": 71.98,
+        "Snorkel": 82.24,
+        "WISER (linked HMM)": 82.94,
+        "AutoNER": 84.80,
+        "fully supervised LSTM-CRF": 86.96,
+    },
+    "wikigold": {"BOND stage I": 52.15, "BOND (RoBERTa + self-training)": 60.07, "fully supervised": 86.43},
+}
+
+
+def settings_for(name: str, data: Path) -> dict[str, Any]:
+    """The benchmark's best configuration (chosen on dev): what a user would pass."""
+    folder = data / name
+    if name == "bc5cdr":
+        return {
+            "lexicons": folder / "lexicons",
+            "rules": ROOT / "benchmarks" / "bc5cdr",
+            "candidates": folder / "candidates.txt",
+            "max_epochs": 15,
+        }
+    if name == "wikigold":
+        config = importlib.import_module("benchmarks.wikigold._config")
+        return {
+            "lexicons": folder / "lexicons",
+            "rules": ROOT / "benchmarks" / "wikigold",
+            "label_map": config.LABEL_MAP,
+            "max_epochs": 20,
+        }
+    raise SystemExit(f"unknown benchmark {name!r}; choose bc5cdr or wikigold")
+
+
+def ablations(name: str, best: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Lever settings to compare on dev, each a change to the best configuration."""
+    variants = [("best configuration", {})]
+    variants.append(("without the domain rules", {"rules": None}))
+    if best.get("candidates"):
+        variants.append(("without untyped candidates", {"candidates": None}))
+    variants.append(("majority vote instead of the HMM", {"aggregator": "majority"}))
+    variants.append(("spaCy's tokenizer instead of the fine one", {"tokenizer": "spacy"}))
+    variants.append(("min confidence 0.8 (instead of 0.5)", {"min_confidence": 0.8}))
+    return variants
+
+
+def peak_rss_mb() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage / 1024 if sys.platform != "darwin" else usage / 1024 / 1024
+
+
+def run_once(name: str, data: Path, settings: dict[str, Any], work: Path) -> dict[str, Any]:
+    folder = data / name
+    started = time.perf_counter()
+    kwargs = {k: v for k, v in settings.items() if k != "lexicons"}
+    result = hybridner.bootstrap(
+        settings["lexicons"],
+        corpus=folder / "train.jsonl",
+        dev=folder / "dev.jsonl",
+        out=work / "run",
+        overwrite=True,
+        default_rules=False,
+        **kwargs,
+    )
+    timings = dict(result.report["timings"])
+    return {"result": result, "timings": timings, "seconds": time.perf_counter() - started}
+
+
+def _row(name: str, s: dict[str, Any]) -> str:
+    return f"| {name} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | {100 * s['f1']:.2f} |"
+
+
+def render_markdown(name: str, results: dict[str, Any]) -> str:
+    dev, test = results["dev"], results["test"]
+    lines = [
+        f"# hybridner on {name}",
+        "",
+        f"Reproduce: `python -m benchmarks.run {name}` ({results['environment']}). "
+        "Exact-span entity P / R / F1, micro-averaged, in %. Train texts used unlabelled; "
+        "settings chosen on dev; test only scored.",
+        "",
+        "## Test",
+        "",
+        "| system | P | R | F1 |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (
+        ("lexicon_only", "hybridner: lexicon match only"),
+        ("majority", "hybridner: majority vote of all functions"),
+        ("aggregated", "hybridner: HMM-aggregated labels"),
+        ("model", "**hybridner: trained spaCy model**"),
+    ):
+        lines.append(_row(label, test[key]))
+    for system, f1 in PUBLISHED[name].items():
+        lines.append(f"| published: {system} | | | {f1:.2f} |")
+    beyond = test["beyond_lexicons"]
+    lines += [
+        "",
+        f"Beyond the rules: {beyond['entities']} test entities have a text found in no "
+        f"lexicon; the model finds {beyond['model_found']} of them "
+        f"(recall {100 * beyond['model_recall']:.1f}%).",
+        "",
+        "Per label (model, test):",
+        "",
+        "| label | P | R | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for label, s in test["model"]["per_label"].items():
+        lines.append(
+            f"| {label} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | "
+            f"{100 * s['f1']:.2f} | {s['support']} |"
+        )
+    lines += ["", "## Dev", "", "| system | P | R | F1 |", "|---|---|---|---|"]
+    for key in ("lexicon_only", "majority", "aggregated", "model"):
+        lines.append(_row(key, dev[key]))
+    lines += [
+        "",
+        "## Each labelling function alone (on its own labels)",
+        "",
+        "| function | dev P | dev R | dev F1 | test P | test R | test F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fn, d in dev["functions"].items():
+        t = test["functions"][fn]
+        lines.append(
+            f"| `{fn}` | {100 * d['precision']:.1f} | {100 * d['recall']:.1f} | {100 * d['f1']:.1f} | "
+            f"{100 * t['precision']:.1f} | {100 * t['recall']:.1f} | {100 * t['f1']:.1f} |"
+        )
+    lines += ["", "## Cost", "", "| stage | seconds |", "|---|---|"]
+    for stage, seconds in results["timings"].items():
+        lines.append(f"| {stage} | {seconds:.1f} |")
+    lines += ["", f"Peak memory (RSS): {results['peak_rss_mb']:.0f} MB.", ""]
+    return "\n".join(lines)
+
+
+def render_ablation(name: str, rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Ablation on {name} (dev)",
+        "",
+        "Each row changes one lever of the best configuration; dev entity F1 in %.",
+        "",
+        "| setting | lexicon only | majority | HMM labels | model | minutes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        d = row["dev"]
+        lines.append(
+            f"| {row['setting']} | {100 * d['lexicon_only']['f1']:.2f} | {100 * d['majority']['f1']:.2f} | "
+            f"{100 * d['aggregated']['f1']:.2f} | {100 * d['model']['f1']:.2f} | {row['seconds'] / 60:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _strip(scores: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in scores.items() if k != "functions"} | {
+        "functions": {fn: {m: s[m] for m in ("precision", "recall", "f1")} for fn, s in scores["functions"].items()}
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=["bc5cdr", "wikigold"])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding <name>/")
+    parser.add_argument("--ablation", action="store_true", help="also train one model per lever setting")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results")
+    args = parser.parse_args(argv)
+    folder = args.data / args.name
+    if not (folder / "train.jsonl").is_file():
+        print(f"benchmark data not found in {folder}; pass --data DIR (see ../shared/data/README.md)")
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    settings = settings_for(args.name, args.data)
+    args.results.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="hybridner-bench-") as tmp:
+        run = run_once(args.name, args.data, settings, Path(tmp))
+        result = run["result"]
+        started = time.perf_counter()
+        test = evaluate_on_gold(result.weak, read_gold(folder / "test.jsonl"), nlp=result.nlp)
+        timings = run["timings"] | {"test_evaluation": time.perf_counter() - started}
+        timings["benchmark_total"] = run["seconds"] + timings["test_evaluation"]
+        results = {
+            "benchmark": args.name,
+            "environment": f"Python {platform.python_version()}, spaCy {spacy.__version__}, "
+            f"hybridner {hybridner.__version__}, {platform.machine()}",
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
+            "dev": _strip(result.report["dev"]),
+            "test": _strip(test),
+            "training_history": result.report["training"]["history"],
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "published_f1": PUBLISHED[args.name],
+        }
+        (args.results / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n", "utf8")
+        (args.results / f"{args.name}.md").write_text(render_markdown(args.name, results), "utf8")
+        print(render_markdown(args.name, results))
+        if args.ablation:
+            rows = [{"setting": "best configuration", "dev": results["dev"], "seconds": run["seconds"]}]
+            for label, change in ablations(args.name, settings)[1:]:
+                variant = settings | change
+                other = run_once(args.name, args.data, variant, Path(tmp))
+                rows.append({"setting": label, "dev": _strip(other["result"].report["dev"]),
+                             "seconds": other["seconds"]})
+                text = render_ablation(args.name, rows)
+                (args.results / f"{args.name}_ablation.md").write_text(text, "utf8")
+            print(render_ablation(args.name, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
