@@ -135,3 +135,47 @@ def test_bootstrap_same_seed_same_result(tiny_project):
         runs.append(((out / "weak.jsonl").read_bytes(), result.report["dev"]["model"]))
     assert runs[0][0] == runs[1][0]
     assert runs[0][1] == runs[1][1]
+
+
+def test_bootstrap_evaluate_on_gold_scores_every_stage(tiny_project):
+    from hybridner.bootstrap import evaluate_on_gold
+
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus, doc_level=True)
+    assert "doc:consistency" in weak.function_names
+    scores = evaluate_on_gold(weak, read_gold(tiny_project.dev))
+    assert set(scores) >= {"lexicon_only", "majority", "aggregated", "functions"}
+    assert "doc:abbreviations" in scores["functions"]
+    # aggregating lexicons with rules must not be worse than the lexicons alone here
+    assert scores["aggregated"]["f1"] >= scores["lexicon_only"]["f1"]
+
+
+def test_bootstrap_add_function_refits_and_undo_restores(tiny_project):
+    from hybridner.labelling import regex_rule
+
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus)
+    before = [list(d.spans["aggregated"]) for d in weak.docs]
+    undo = weak.add_function(regex_rule("late_rule", r"\bnaproxen\b", "Drug"))
+    assert "late_rule" in weak.function_names
+    assert "late_rule" in weak.aggregator.sources_
+    undo()
+    assert "late_rule" not in weak.function_names
+    after = [list(d.spans["aggregated"]) for d in weak.docs]
+    assert [[(s.start, s.end, s.label_) for s in d] for d in before] == [
+        [(s.start, s.end, s.label_) for s in d] for d in after
+    ]
+
+
+@pytest.mark.slow
+def test_bootstrap_levers_augment_and_self_training(tiny_project):
+    out = tiny_project.root / "run"
+    result = bootstrap(
+        tiny_project.lexicons, corpus=tiny_project.corpus, dev=tiny_project.dev, out=out,
+        max_epochs=2, augment=0.5, self_training=1, doc_level=True,
+    )
+    report = result.report
+    assert report["settings"]["augment"] == 0.5
+    rounds = report["dev"]["self_training"]
+    assert rounds and rounds[0]["round"] == 1 and isinstance(rounds[0]["kept"], bool)
+    train = list(DocBin().from_disk(out / "corpus" / "train.spacy").get_docs(spacy.blank("en").vocab))
+    assert len(train) > 80, "mention replacement adds documents"
+    assert not [p for p in out.iterdir() if p.name.startswith(".self-training")]

@@ -274,6 +274,32 @@ def test_cli_label_writes_weak_labels_without_training(tiny_project: TinyProject
     assert hidden_entries(tiny_project.root) == []
 
 
+def test_cli_label_map_renames_and_drops_lexicons(tiny_project: TinyProject) -> None:
+    target = tiny_project.root / "weak.jsonl"
+    result = runner.invoke(
+        app,
+        ["label", str(tiny_project.lexicons), "--corpus", str(tiny_project.corpus),
+         "--map", "Drug=Medication", "--map", "Disease=", "--out", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    records = read_jsonl(target)
+    names = set(records[0]["spans"])
+    assert "lexicon:Medication:uncased" in names and not any("Disease" in n for n in names)
+    labels = {span[2] for r in records for span in r["spans"]["lexicon:Medication:uncased"]}
+    assert labels == {"Medication"}
+
+
+def test_cli_label_map_bad_syntax_is_a_usage_error(tiny_project: TinyProject) -> None:
+    result = runner.invoke(
+        app,
+        ["label", str(tiny_project.lexicons), "--corpus", str(tiny_project.corpus),
+         "--map", "Drug", "--out", str(tiny_project.root / "w.jsonl")],
+    )
+    assert result.exit_code == 2
+    assert "OLD=NEW" in result.output
+    assert not (tiny_project.root / "w.jsonl").exists()
+
+
 # ---------------------------------------------------------------------- help
 
 

@@ -169,3 +169,18 @@ def test_corpus_jsonl_round_trips_unicode(tmp_path_factory, texts):
     path = tmp_path_factory.mktemp("rt") / "t.jsonl"
     write_jsonl(path, ({"id": str(i), "text": t} for i, t in enumerate(texts)))
     assert [r["text"] for r in read_texts(path)] == texts
+
+
+def test_corpus_replace_mentions_swaps_entities_keeps_missing(nlp):
+    import random
+
+    from hybridner.corpus import replace_mentions
+
+    doc = nlp("Aspirin causes bad nausea here .")
+    doc.set_ents([Span(doc, 0, 1, "Drug"), Span(doc, 3, 4, "Disease")], missing=[Span(doc, 4, 5)], default="outside")
+    terms = {"Drug": [nlp.make_doc("acetylsalicylic acid")]}
+    new = replace_mentions(doc, terms, random.Random(0), share=1.0)
+    assert new.text == "acetylsalicylic acid causes bad nausea here ."
+    assert [(e.text, e.label_) for e in new.ents] == [("acetylsalicylic acid", "Drug"), ("nausea", "Disease")]
+    assert [t.ent_iob_ for t in new] == ["B", "I", "O", "O", "B", "", "O"]
+    assert replace_mentions(doc, {}, random.Random(0)) is None

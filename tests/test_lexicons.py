@@ -305,3 +305,21 @@ def test_lexicons_bc5cdr_dictionary_baseline() -> None:
     assert f1(spacy.blank("en")) >= 0.70
     # hybridner's default tokens split that punctuation: the README's naive longest-match baseline
     assert f1(make_nlp("en", tokenizer="fine")) >= 0.716
+
+
+def test_lexicons_rename_labels_maps_merges_and_drops() -> None:
+    from hybridner.lexicons import rename_labels
+
+    lexicons = {
+        "GPE": Lexicon("GPE", ["Paris", "Oslo"], "GPE.txt"),
+        "CITY": Lexicon("CITY", ["Oslo", "Lima"], "CITY.txt"),
+        "FIRST_NAME": Lexicon("FIRST_NAME", ["Anna"], "FIRST_NAME.txt"),
+        "Drug": Lexicon("Drug", ["aspirin"], "Drug.txt"),
+    }
+    renamed = rename_labels(lexicons, {"GPE": "LOC", "CITY": "LOC", "FIRST_NAME": ""})
+    assert list(renamed) == ["Drug", "LOC"]
+    assert renamed["LOC"].terms == ["Paris", "Oslo", "Lima"]
+    with pytest.raises(LexiconError, match="not loaded"):
+        rename_labels(lexicons, {"ORG": "X"})
+    with pytest.raises(LexiconError, match="cannot be used"):
+        rename_labels(lexicons, {"GPE": "B-LOC"})
