@@ -178,6 +178,11 @@ def _functions(
             logger.info("using the rules beside the lexicons: %s", beside)
     if rules_path is not None:
         functions.extend(load_rules(rules_path))
+    if not functions:
+        raise HybridNERError(
+            f"{lexicons}: no labelling function to run: the label map leaves out every "
+            "lexicon and no rule was given; pass --rules or keep a lexicon"
+        )
     names = [f.name for f in functions]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:

@@ -324,12 +324,45 @@ def regex_rule(
     return rule
 
 
+def _unique_name(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode("utf8")).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", path.stem if path.suffix else path.name)
+    return f"hybridner_rules_{stem}_{digest}"
+
+
+def _import_package(folder: Path) -> str:
+    """Import a rule folder that has an ``__init__.py`` as a package; return its name."""
+    package = _unique_name(folder)
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        if spec is None or spec.loader is None:
+            raise RuleError(f"{folder / '__init__.py'}: cannot be imported as a rule package")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:
+            del sys.modules[package]
+            raise RuleError(
+                f"{folder / '__init__.py'}: importing the rule package failed with "
+                f"{type(err).__name__}: {err}"
+            ) from err
+    return package
+
+
 def _import_file(path: Path) -> Any:
-    """Import one rule file by path, under a module name unique to that path."""
+    """Import one rule file by path, under a module name unique to that path.
+
+    A file in a folder with an ``__init__.py`` is imported as a module of that
+    package, so it may import its helper modules relatively (``from ._words import X``).
+    """
     resolved = path.resolve()
-    digest = hashlib.sha1(str(resolved).encode("utf8")).hexdigest()[:10]
-    stem = re.sub(r"\W", "_", resolved.stem)
-    module_name = f"hybridner_rules_{stem}_{digest}"
+    if (resolved.parent / "__init__.py").is_file():
+        module_name = f"{_import_package(resolved.parent)}.{resolved.stem}"
+    else:
+        module_name = _unique_name(resolved)
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, resolved)

@@ -299,7 +299,8 @@ def rename_labels(lexicons: Mapping[str, Lexicon], mapping: Mapping[str, str]) -
     """Give lexicons the labels of the task: ``{"GPE": "LOC", "COMPANY": "ORG"}``.
 
     Lexicons mapped to the same label are merged; a lexicon mapped to ``""`` is
-    left out (a rule may still use it); labels not in ``mapping`` are kept.
+    left out (a rule may still use it); labels not in ``mapping`` are kept. Leaving
+    every lexicon out is allowed (the rules alone then vote).
 
     >>> lexicons = {"GPE": Lexicon("GPE", ["Paris"], "GPE.txt")}
     >>> rename_labels(lexicons, {"GPE": "LOC"})["LOC"].terms
@@ -327,7 +328,7 @@ def rename_labels(lexicons: Mapping[str, Lexicon], mapping: Mapping[str, str]) -
         else:
             merged[new] = Lexicon(new, lexicon.terms, lexicon.source)
     if not merged:
-        raise LexiconError("the label map leaves out every lexicon; map at least one to a label")
+        logger.warning("the label map leaves out every lexicon; only the rules will vote")
     return dict(sorted(merged.items()))
 
 

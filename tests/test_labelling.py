@@ -225,3 +225,23 @@ def test_labelling_apply_functions_is_lazy_and_labels_every_doc(nlp):
     assert not isinstance(docs, list)
     counts = [len(d.spans["module_level_drugs"]) for d in docs]
     assert counts == [1, 0, 1]
+
+
+def test_labelling_rule_package_imports_helpers_relatively(tmp_path, nlp):
+    import pickle
+
+    package = tmp_path / "myrules"
+    package.mkdir()
+    (package / "__init__.py").write_text("", "utf8")
+    (package / "_words.py").write_text("DRUGS = {'heparin'}\n", "utf8")
+    (package / "drugs.py").write_text(
+        "from hybridner import labelling_function\n"
+        "from ._words import DRUGS\n\n"
+        "@labelling_function(label='Drug')\n"
+        "def relative_drugs(doc):\n"
+        "    return [(t.i, t.i + 1) for t in doc if t.lower_ in DRUGS]\n",
+        "utf8",
+    )
+    (rule,) = load_rules(package)
+    assert len(rule(nlp("Heparin given")).spans["relative_drugs"]) == 1
+    assert pickle.loads(pickle.dumps(rule)) is rule
