@@ -30,7 +30,7 @@ from typing import Any
 import spacy
 
 import hybridner
-from hybridner.bootstrap import evaluate_on_gold
+from hybridner.evaluation import evaluate_on_gold
 from hybridner.corpus import read_gold
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,8 +24,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,10 +33,8 @@ from typing import Any, Literal
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from . import __version__
 from .aggregation import HMMAggregator, MajorityAggregator
 from .corpus import (
-    GoldRecord,
     atomic_open,
     gold_docs,
     make_docs,
@@ -51,7 +48,7 @@ from .corpus import (
 )
 from .doclevel import document_functions
 from .errors import CorpusError, HybridNERError, OutputError
-from .evaluation import Scores, doc_entities, function_statistics, score_entities
+from .evaluation import evaluate_on_gold
 from .inference import ModelFunction
 from .labelling import LabellingFunction, apply_functions, load_rules
 from .lexicons import (
@@ -59,9 +56,9 @@ from .lexicons import (
     Lexicon,
     lexicon_functions,
     load_lexicons,
-    match_longest,
     rename_labels,
 )
+from .report import build_report, render_report_md
 from .training import train_model
 
 __all__ = [
@@ -69,7 +66,6 @@ __all__ = [
     "BootstrapResult",
     "weak_label",
     "bootstrap",
-    "evaluate_on_gold",
     "example_paths",
 ]
 
@@ -347,88 +343,6 @@ def _replace_folder(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _scores_dict(scores: Scores) -> dict[str, Any]:
-    data = scores.to_dict()
-    data.update(support=scores.support, predicted=scores.predicted, correct=scores.correct)
-    return data
-
-
-def _normal(text: str) -> str:
-    return "".join(text.lower().split())
-
-
-def evaluate_on_gold(
-    weak: WeakLabels,
-    gold: Sequence[GoldRecord],
-    *,
-    nlp: Language | None = None,
-    min_confidence: float = 0.5,
-) -> dict[str, Any]:
-    """Score each stage on hand-annotated documents.
-
-    Returns plain data: ``functions`` (each labelling function alone, on its own
-    labels), ``lexicon_only`` (case-insensitive longest match of the lexicons),
-    ``majority`` (majority vote), ``aggregated`` (the run's aggregator, spans with
-    confidence >= ``min_confidence``), ``model`` (when ``nlp`` is given) and
-    ``beyond_lexicons``: how many gold entities have a text found in no lexicon,
-    and the model's recall on them.
-
-    >>> scores = evaluate_on_gold(weak, read_gold("dev.jsonl"), nlp=model)  # doctest: +SKIP
-    """
-    gold_ents = [g.entities for g in gold]
-    docs = list(weak.label(make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))))
-    majority = MajorityAggregator(weak.labels, sources=weak.function_names, name="majority")
-    majority.fit(docs)
-    aggregated, voted = [], []
-    for doc in docs:
-        majority.aggregate(doc)
-        for key, out in ((AGGREGATED, aggregated), ("majority", voted)):
-            group = doc.spans[key]
-            conf = group.attrs.get("confidence", [])
-            out.append(
-                [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
-            )
-    gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
-    lexicon_only = [
-        [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
-        for doc in docs
-    ]
-    per_function = {
-        f.name: _scores_dict(
-            score_entities(
-                gold_ents, [doc_entities(d, f.name) for d in docs], labels=f.labels or None
-            )
-        )
-        for f in weak.functions + weak.document_functions
-    }
-    report: dict[str, Any] = {
-        "documents": len(gold),
-        "lexicon_only": _scores_dict(score_entities(gold_ents, lexicon_only)),
-        "majority": _scores_dict(score_entities(gold_ents, voted)),
-        "aggregated": _scores_dict(score_entities(gold_ents, aggregated)),
-        "functions": per_function,
-    }
-    if nlp is not None:
-        predictions = [
-            [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-            for doc in nlp.pipe(g.text for g in gold)
-        ]
-        report["model"] = _scores_dict(score_entities(gold_ents, predictions))
-        known = {_normal(t) for f in gazetteers for t in f.lexicon.terms}
-        unseen = [
-            {e for e in ents if _normal(g.text[e[0] : e[1]]) not in known}
-            for g, ents in zip(gold, gold_ents)
-        ]
-        total = sum(len(u) for u in unseen)
-        found = sum(len(u & set(p)) for u, p in zip(unseen, predictions))
-        report["beyond_lexicons"] = {
-            "entities": total,
-            "model_found": found,
-            "model_recall": found / total if total else 0.0,
-        }
-    return report
-
-
 def bootstrap(
     lexicons: str | Path,
     *,
@@ -596,7 +510,7 @@ def bootstrap(
         timings["evaluation"] = time.perf_counter() - started
         timings["total"] = time.perf_counter() - total_started
 
-        report = _report(weak, train_docs, dev_report, result, timings, settings={
+        report = build_report(weak, train_docs, dev_report, result, timings, settings={
             "lexicons": str(lexicons), "rules": None if rules is None else str(rules),
             "candidates": None if candidates is None else str(candidates),
             "corpus": str(corpus), "dev": None if dev is None else str(dev),
@@ -618,94 +532,3 @@ def bootstrap(
     return BootstrapResult(
         out=out, model_path=out / "model", report=report, weak=weak, nlp=result.nlp
     )
-
-
-def _report(
-    weak: WeakLabels,
-    train_docs: Sequence[Doc],
-    dev: dict[str, Any],
-    result: Any,
-    timings: dict[str, float],
-    *,
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    stats = function_statistics(weak.docs, weak.function_names)
-    weights = (
-        weak.aggregator.function_weights() if isinstance(weak.aggregator, HMMAggregator) else {}
-    )
-    for f in weak.functions + weak.document_functions:
-        stats[f.name]["kind"] = f.kind
-        if f.name in weights:
-            stats[f.name]["hmm"] = weights[f.name]
-        if "functions" in dev:
-            scores = dev["functions"][f.name]
-            stats[f.name]["dev"] = {k: scores[k] for k in ("precision", "recall", "f1")}
-    label_counts: Counter[str] = Counter()
-    confidences: list[float] = []
-    for doc in weak.docs:
-        group = doc.spans[AGGREGATED]
-        label_counts.update(s.label_ for s in group)
-        confidences.extend(group.attrs.get("confidence", []))
-    missing = sum(1 for d in train_docs for t in d if t.ent_iob == 0)
-    return {
-        "hybridner_version": __version__,
-        "settings": settings,
-        "labels": weak.labels,
-        "corpus": {"documents": len(weak.docs), "tokens": sum(len(d) for d in weak.docs)},
-        "functions": stats,
-        "aggregated": {
-            "aggregator": weak.aggregator.kind,
-            "spans": sum(label_counts.values()),
-            "labels": dict(sorted(label_counts.items())),
-            "mean_confidence": sum(confidences) / len(confidences) if confidences else 0.0,
-            "training_entities": sum(len(d.ents) for d in train_docs),
-            "missing_tokens": missing,
-        },
-        "dev": dev,
-        "training": {"best_score": result.best_score, "history": result.history},
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}"
-
-
-def render_report_md(report: dict[str, Any]) -> str:
-    """A short human-readable summary of ``report.json``."""
-    lines = ["# hybridner run report", ""]
-    dev = report["dev"]
-    lines.append(f"Dev set: {dev['source']}")
-    lines.append("")
-    if "model" in dev:
-        lines += ["| | P | R | F1 |", "|---|---|---|---|"]
-        for key, name in (("lexicon_only", "lexicon match only"),
-                          ("aggregated", f"aggregated labels ({report['aggregated']['aggregator']})"),
-                          ("model", "trained model")):
-            s = dev[key]
-            lines.append(f"| {name} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} |")
-        lines += ["", "Model per label:", "", "| label | P | R | F1 | support |", "|---|---|---|---|---|"]
-        for label, s in dev["model"]["per_label"].items():
-            lines.append(f"| {label} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} | {s['support']} |")
-    else:
-        lines.append(f"Model F1 against held-out weak labels: {_pct(dev['model_vs_weak_labels_f1'])}")
-    lines += ["", "## Labelling functions", "",
-              "| function | kind | spans | doc coverage | token coverage | overlaps | conflicts | dev P | dev R | dev F1 |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, s in report["functions"].items():
-        d = s.get("dev")
-        dev_cols = f"{_pct(d['precision'])} | {_pct(d['recall'])} | {_pct(d['f1'])}" if d else "- | - | -"
-        lines.append(
-            f"| `{name}` | {s['kind']} | {s['spans']} | {_pct(s['doc_coverage'])}% | "
-            f"{_pct(s['token_coverage'])}% | {s['overlaps']} | {s['conflicts']} | {dev_cols} |"
-        )
-    agg = report["aggregated"]
-    lines += ["", "## Aggregated labels", "",
-              f"{agg['spans']} spans ({', '.join(f'{k}: {v}' for k, v in agg['labels'].items())}), "
-              f"mean confidence {agg['mean_confidence']:.3f}; {agg['training_entities']} training "
-              f"entities, {agg['missing_tokens']} tokens left unannotated (missing).", "",
-              "## Time per stage (seconds)", "", "| stage | seconds |", "|---|---|"]
-    for stage, seconds in report["timings"].items():
-        lines.append(f"| {stage} | {seconds:.1f} |")
-    lines.append("")
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Entity-level scores and per-rule diagnostics.
+"""Entity-level scores, per-rule diagnostics, and scoring every stage on gold.
 
 Scores are exact-span, entity-level and micro-averaged over character offsets:
 a predicted entity counts as correct only when its start, end and label all equal
@@ -9,17 +9,28 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from spacy.language import Language
 from spacy.tokens import Doc
+
+from .aggregation import MajorityAggregator
+from .corpus import GoldRecord, make_docs
+from .lexicons import Gazetteer, match_longest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .bootstrap import WeakLabels
 
 __all__ = [
     "Scores",
     "LabelScores",
     "score_entities",
     "function_statistics",
+    "doc_entities",
+    "evaluate_on_gold",
+    "scores_to_dict",
 ]
 
 Entity = tuple[int, int, str]
@@ -171,6 +182,83 @@ def function_statistics(docs: Sequence[Doc], names: Sequence[str]) -> dict[str, 
     return result
 
 
-def scores_as_dict(scores: Scores) -> dict[str, Any]:
-    """Full detail, including counts, for reports."""
-    return asdict(scores)
+def scores_to_dict(scores: Scores) -> dict[str, Any]:
+    data = scores.to_dict()
+    data.update(support=scores.support, predicted=scores.predicted, correct=scores.correct)
+    return data
+
+
+def _normal(text: str) -> str:
+    return "".join(text.lower().split())
+
+
+def evaluate_on_gold(
+    weak: "WeakLabels",
+    gold: Sequence[GoldRecord],
+    *,
+    nlp: Language | None = None,
+    min_confidence: float = 0.5,
+) -> dict[str, Any]:
+    """Score each stage on hand-annotated documents.
+
+    Returns plain data: ``functions`` (each labelling function alone, on its own
+    labels), ``lexicon_only`` (case-insensitive longest match of the lexicons),
+    ``majority`` (majority vote), ``aggregated`` (the run's aggregator, spans with
+    confidence >= ``min_confidence``), ``model`` (when ``nlp`` is given) and
+    ``beyond_lexicons``: how many gold entities have a text found in no lexicon,
+    and the model's recall on them.
+
+    >>> scores = evaluate_on_gold(weak, read_gold("dev.jsonl"), nlp=model)  # doctest: +SKIP
+    """
+    gold_ents = [g.entities for g in gold]
+    docs = list(weak.label(make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))))
+    majority = MajorityAggregator(weak.labels, sources=weak.function_names, name="majority")
+    majority.fit(docs)
+    aggregated, voted = [], []
+    for doc in docs:
+        majority.aggregate(doc)
+        for key, out in ((weak.aggregator.name, aggregated), ("majority", voted)):
+            group = doc.spans[key]
+            conf = group.attrs.get("confidence", [])
+            out.append(
+                [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
+            )
+    gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
+    lexicon_only = [
+        [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
+        for doc in docs
+    ]
+    per_function = {
+        f.name: scores_to_dict(
+            score_entities(
+                gold_ents, [doc_entities(d, f.name) for d in docs], labels=f.labels or None
+            )
+        )
+        for f in weak.functions + weak.document_functions
+    }
+    report: dict[str, Any] = {
+        "documents": len(gold),
+        "lexicon_only": scores_to_dict(score_entities(gold_ents, lexicon_only)),
+        "majority": scores_to_dict(score_entities(gold_ents, voted)),
+        "aggregated": scores_to_dict(score_entities(gold_ents, aggregated)),
+        "functions": per_function,
+    }
+    if nlp is not None:
+        predictions = [
+            [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            for doc in nlp.pipe(g.text for g in gold)
+        ]
+        report["model"] = scores_to_dict(score_entities(gold_ents, predictions))
+        known = {_normal(t) for f in gazetteers for t in f.lexicon.terms}
+        unseen = [
+            {e for e in ents if _normal(g.text[e[0] : e[1]]) not in known}
+            for g, ents in zip(gold, gold_ents)
+        ]
+        total = sum(len(u) for u in unseen)
+        found = sum(len(u & set(p)) for u, p in zip(unseen, predictions))
+        report["beyond_lexicons"] = {
+            "entities": total,
+            "model_found": found,
+            "model_recall": found / total if total else 0.0,
+        }
+    return report

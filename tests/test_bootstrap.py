@@ -138,7 +138,7 @@ def test_bootstrap_same_seed_same_result(tiny_project):
 
 
 def test_bootstrap_evaluate_on_gold_scores_every_stage(tiny_project):
-    from hybridner.bootstrap import evaluate_on_gold
+    from hybridner.evaluation import evaluate_on_gold
 
     weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus, doc_level=True)
     assert "doc:consistency" in weak.function_names
