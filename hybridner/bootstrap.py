@@ -50,7 +50,7 @@ from .doclevel import document_functions
 from .errors import CorpusError, HybridNERError, OutputError
 from .evaluation import evaluate_on_gold
 from .inference import ModelFunction
-from .labelling import LabellingFunction, apply_functions, load_rules
+from .labelling import CANDIDATE, LabellingFunction, apply_functions, load_rules
 from .lexicons import (
     Gazetteer,
     Lexicon,
@@ -91,7 +91,7 @@ class WeakLabels:
     functions: list[LabellingFunction]
     aggregator: HMMAggregator | MajorityAggregator
     labels: list[str]
-    candidates: Gazetteer | None = None
+    candidates: list[LabellingFunction] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     first_round: HMMAggregator | MajorityAggregator | None = None
     document_functions: list[LabellingFunction] = field(default_factory=list)
@@ -140,7 +140,7 @@ class WeakLabels:
         return [
             weak_record(
                 doc, self.function_names, aggregated=AGGREGATED,
-                candidates=CANDIDATES if self.candidates is not None else None,
+                candidates=[f.name for f in self.candidates],
             )
             for doc in self.docs
         ]
@@ -151,8 +151,10 @@ def _load_candidates(path: str | Path) -> Gazetteer:
     terms: list[str] = []
     for lexicon in lexicons.values():
         terms.extend(lexicon.terms)
-    lexicon = Lexicon("CANDIDATE", list(dict.fromkeys(terms)), str(path))
-    return Gazetteer(lexicon, case_sensitive=False, name=CANDIDATES)
+    lexicon = Lexicon(CANDIDATE, list(dict.fromkeys(terms)), str(path))
+    gazetteer = Gazetteer(lexicon, case_sensitive=False, name=CANDIDATES)
+    gazetteer.candidate = True
+    return gazetteer
 
 
 def _functions(
@@ -183,7 +185,7 @@ def _functions(
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise HybridNERError(f"labelling function names used twice: {clashes}; rename them")
-    labels = sorted({label for f in functions for label in f.labels})
+    labels = sorted({label for f in functions if not f.candidate for label in f.labels})
     return functions, labels
 
 
@@ -222,12 +224,15 @@ def weak_label(
     functions, labels = _functions(
         lexicons, rules, default_rules=default_rules, label_map=label_map
     )
-    candidate_fn = _load_candidates(candidates) if candidates is not None else None
+    candidate_fns = [f for f in functions if f.candidate]
+    functions = [f for f in functions if not f.candidate]
+    if candidates is not None:
+        candidate_fns.append(_load_candidates(candidates))
     timings["load_functions"] = time.perf_counter() - started
 
     nlp = make_nlp(lang, tokenizer=tokenizer)
     started = time.perf_counter()
-    all_functions = functions + ([candidate_fn] if candidate_fn is not None else [])
+    all_functions = functions + candidate_fns
     docs = list(apply_functions(all_functions, make_docs(nlp, read_texts(corpus))))
     if not docs:
         raise CorpusError(
@@ -260,7 +265,7 @@ def weak_label(
         model.aggregate(doc)
     timings["aggregation"] = time.perf_counter() - started
     return WeakLabels(
-        nlp, docs, functions, model, labels, candidate_fn, timings,
+        nlp, docs, functions, model, labels, candidate_fns, timings,
         first_round=first_round, document_functions=doc_functions,
     )
 
@@ -302,7 +307,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 def _training_docs(weak: WeakLabels, min_confidence: float) -> list[tuple[int, Doc]]:
     """Training documents from the aggregated spans, with the corpus index of each."""
-    key = CANDIDATES if weak.candidates is not None else None
+    key = [f.name for f in weak.candidates]
     return [
         (i, to_training_doc(doc, aggregated=AGGREGATED, candidates=key, min_confidence=min_confidence))
         for i, doc in enumerate(weak.docs)

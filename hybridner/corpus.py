@@ -369,7 +369,7 @@ def weak_record(
     function_names: Sequence[str],
     *,
     aggregated: str = "aggregated",
-    candidates: str | None = None,
+    candidates: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The ``weak.jsonl`` record of one labelled, aggregated document (char offsets)."""
     spans = {}
@@ -391,9 +391,11 @@ def weak_record(
             }
             for s, c, v in zip(group, conf, voters)
         ]
-    if candidates is not None:
-        group = doc.spans.get(candidates)
-        record["candidates"] = [[s.start_char, s.end_char] for s in group] if group else []
+    if candidates:
+        found = {
+            (s.start_char, s.end_char) for key in candidates for s in doc.spans.get(key, [])
+        }
+        record["candidates"] = [list(c) for c in sorted(found)]
     return record
 
 
@@ -401,7 +403,7 @@ def to_training_doc(
     doc: Doc,
     *,
     aggregated: str = "aggregated",
-    candidates: str | None = None,
+    candidates: Sequence[str] = (),
     min_confidence: float = 0.5,
     min_outside: float = 0.9,
 ) -> Doc:
@@ -429,8 +431,10 @@ def to_training_doc(
         for i, p_out in zip(attrs.get("uncertain_tokens", []), attrs.get("p_outside", [])):
             if p_out < min_outside:
                 missing_tokens.add(i)
-    if candidates is not None and candidates in doc.spans:
-        for span in doc.spans[candidates]:
+    if isinstance(candidates, str):
+        candidates = [candidates]
+    for key in candidates:
+        for span in doc.spans.get(key, []):
             missing_tokens.update(range(span.start, span.end))
     covered = {i for e in ents for i in range(e.start, e.end)}
     missing = [Span(new, i, i + 1) for i in sorted(missing_tokens - covered)]

@@ -47,6 +47,8 @@ logger = logging.getLogger("hybridner")
 SpanLike = Union[Span, tuple[int, int], tuple[int, int, str]]
 
 _BILU_PREFIX = re.compile(r"^[BILU]-")
+#: The label of untyped candidate spans.
+CANDIDATE = "CANDIDATE"
 # (file, function name) -> line of the definition that first used the name there
 _REGISTRY: dict[tuple[str, str], int] = {}
 
@@ -112,6 +114,9 @@ class LabellingFunction:
     """
 
     kind = "function"
+    #: Untyped candidate functions do not vote: tokens they cover that no confident
+    #: entity covers are left unannotated ("missing") in training.
+    candidate = False
 
     def __init__(self, name: str, label: str | None = None) -> None:
         if not isinstance(name, str) or not name.strip():
@@ -196,8 +201,18 @@ def _load_member(path: str | None, module: str, qualname: str) -> Any:
 class FunctionRule(LabellingFunction):
     """A labelling function written as Python code (see :func:`labelling_function`)."""
 
-    def __init__(self, func: Callable[[Doc], Iterable[SpanLike]], name: str, label: str | None):
+    def __init__(
+        self,
+        func: Callable[[Doc], Iterable[SpanLike]],
+        name: str,
+        label: str | None,
+        *,
+        candidate: bool = False,
+    ):
+        if candidate and label is None:
+            label = CANDIDATE
         super().__init__(name, label)
+        self.candidate = candidate
         self.func = func
         self.__doc__ = func.__doc__
         self.__module__ = func.__module__
@@ -218,12 +233,17 @@ class FunctionRule(LabellingFunction):
         return (_load_member, (path, self.__module__, self.__qualname__))
 
 
-def labelling_function(*args: Any, label: str | None = None, name: str | None = None):
+def labelling_function(
+    *args: Any, label: str | None = None, name: str | None = None, candidate: bool = False
+):
     """Turn a function ``doc -> spans`` into a named labelling function.
 
     The function receives a spaCy ``Doc`` and yields spaCy ``Span`` objects or token
     offsets ``(start, end)`` / ``(start, end, label)``. ``label`` may be omitted when
     the function yields its own labels; ``name`` defaults to the function's name.
+    With ``candidate=True`` the function marks *untyped candidates* instead of
+    voting: phrases that are probably some entity, left unannotated in training
+    where no confident entity covers them.
 
     >>> @labelling_function(label="Dose")
     ... def doses(doc):
@@ -243,7 +263,7 @@ def labelling_function(*args: Any, label: str | None = None, name: str | None = 
         if not callable(func):
             raise RuleError(f"@labelling_function must decorate a function, got {func!r}")
         rule_name = name if name is not None else func.__name__
-        rule = FunctionRule(func, rule_name, label)
+        rule = FunctionRule(func, rule_name, label, candidate=candidate)
         code = getattr(func, "__code__", None)
         if code is not None:
             _register(rule_name, code.co_filename, code.co_firstlineno)

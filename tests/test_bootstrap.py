@@ -179,3 +179,27 @@ def test_bootstrap_levers_augment_and_self_training(tiny_project):
     train = list(DocBin().from_disk(out / "corpus" / "train.spacy").get_docs(spacy.blank("en").vocab))
     assert len(train) > 80, "mention replacement adds documents"
     assert not [p for p in out.iterdir() if p.name.startswith(".self-training")]
+
+
+def test_bootstrap_candidate_rules_do_not_vote_and_leave_tokens_missing(tiny_project):
+    from hybridner.corpus import to_training_doc
+
+    (tiny_project.rules / "candidates.py").write_text(
+        "from hybridner import labelling_function\n\n"
+        "@labelling_function(candidate=True)\n"
+        "def capitalised(doc):\n"
+        "    return [(t.i, t.i + 1) for t in doc if t.i > 0 and t.is_title]\n",
+        "utf8",
+    )
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus)
+    assert "capitalised" not in weak.function_names
+    assert [f.name for f in weak.candidates] == ["capitalised"]
+    assert "CANDIDATE" not in weak.labels
+    record = weak.records()[0]
+    assert "candidates" in record
+    doc = next(d for d in weak.docs if any(t.i > 0 and t.is_title for t in d))
+    train = to_training_doc(doc, candidates=["capitalised"])
+    inside = {i for e in train.ents for i in range(e.start, e.end)}
+    for token in doc:
+        if token.i > 0 and token.is_title and token.i not in inside:
+            assert train[token.i].ent_iob == 0

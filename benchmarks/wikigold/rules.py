@@ -500,3 +500,12 @@ def chunk_guess(doc):
         label = _guess(doc, chunk) or by_start.get(chunk.start)
         if label is not None:
             yield chunk.start, chunk.end, label
+
+
+@labelling_function(candidate=True)
+def proper_noun_chunk(doc):
+    """Untyped candidates: every proper-noun chunk. It does not vote; where no
+    confident entity covers a chunk, its tokens are left unannotated in training
+    instead of being taught as "outside" (most WikiGold chunks are entities)."""
+    for chunk in chunks(doc):
+        yield chunk.start, chunk.end
