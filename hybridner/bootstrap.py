@@ -316,15 +316,23 @@ def _training_docs(weak: WeakLabels, min_confidence: float) -> list[tuple[int, D
 
 
 def _replacement_terms(weak: WeakLabels, seed: int, per_label: int = 3000) -> dict[str, list[Doc]]:
-    """Tokenised lexicon terms per label, a seeded sample of at most ``per_label``."""
+    """Replacement mentions per label: lexicon terms and confidently labelled mentions.
+
+    A seeded sample of at most ``per_label`` strings per label, tokenised.
+    """
     rng = random.Random(seed)
-    terms: dict[str, list[str]] = {}
+    terms: dict[str, set[str]] = {}
     for function in weak.functions:
         if isinstance(function, Gazetteer) and not function.case_sensitive:
-            terms.setdefault(function.label, []).extend(function.lexicon.terms)
+            terms.setdefault(function.label, set()).update(function.lexicon.terms)
+    for doc in weak.docs:
+        group = doc.spans[AGGREGATED]
+        for span, confidence in zip(group, group.attrs.get("confidence", [])):
+            if confidence >= 0.9:
+                terms.setdefault(span.label_, set()).add(span.text)
     out = {}
-    for label, items in terms.items():
-        items = sorted(set(items))
+    for label, found in terms.items():
+        items = sorted(found)
         if len(items) > per_label:
             items = rng.sample(items, per_label)
         out[label] = [weak.nlp.make_doc(t) for t in items]
@@ -380,8 +388,8 @@ def bootstrap(
 
     Levers: ``doc_level`` adds document consistency and abbreviation votes;
     ``augment`` adds, for that share of the training documents, a copy whose
-    entities are swapped for other lexicon terms of their label (mention
-    replacement); ``self_training`` rounds add the trained model as a labelling
+    entities are swapped for other mentions of their label, from the lexicons and
+    the confidently labelled corpus (mention replacement); ``self_training`` rounds add the trained model as a labelling
     function, re-aggregate and retrain, keeping a round only when dev F1 improves
     (needs ``dev``).
 

@@ -307,7 +307,8 @@ def test_cli_label_map_bad_syntax_is_a_usage_error(tiny_project: TinyProject) ->
     ("command", "options"),
     [
         ("bootstrap", ["--rules", "--candidates", "--corpus", "--dev", "--gold", "--out", "--lang",
-                       "--aggregator", "--seed", "--max-epochs", "--min-confidence", "--overwrite"]),
+                       "--aggregator", "--seed", "--max-epochs", "--min-confidence", "--overwrite",
+                       "--tokenizer", "--map", "--doc-level", "--augment", "--self-training"]),
         ("label", ["--corpus", "--out", "--rules", "--candidates", "--aggregator", "--seed"]),
         ("evaluate", ["--json"]),
         ("annotate", ["--out", "--batch-size"]),
