@@ -206,7 +206,8 @@ def evaluate_on_gold(
     ``majority`` (majority vote), ``aggregated`` (the run's aggregator, spans with
     confidence >= ``min_confidence``), ``model`` (when ``nlp`` is given) and
     ``beyond_lexicons``: how many gold entities have a text found in no lexicon,
-    and the model's recall on them.
+    and the model's recall on them; ``beyond_functions``: the same for the gold
+    entities whose exact span no labelling function produced.
 
     >>> scores = evaluate_on_gold(weak, read_gold("dev.jsonl"), nlp=model)  # doctest: +SKIP
     """
@@ -257,6 +258,18 @@ def evaluate_on_gold(
         total = sum(len(u) for u in unseen)
         found = sum(len(u & set(p)) for u, p in zip(unseen, predictions))
         report["beyond_lexicons"] = {
+            "entities": total,
+            "model_found": found,
+            "model_recall": found / total if total else 0.0,
+        }
+        names = [f.name for f in weak.functions + weak.document_functions]
+        missed = []
+        for doc, ents in zip(docs, gold_ents):
+            produced = {(s[0], s[1]) for n in names for s in doc_entities(doc, n)}
+            missed.append({e for e in ents if (e[0], e[1]) not in produced})
+        total = sum(len(m) for m in missed)
+        found = sum(len(m & set(p)) for m, p in zip(missed, predictions))
+        report["beyond_functions"] = {
             "entities": total,
             "model_found": found,
             "model_recall": found / total if total else 0.0,
