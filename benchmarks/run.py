@@ -58,6 +58,8 @@ def settings_for(name: str, data: Path) -> dict[str, Any]:
             "lexicons": folder / "lexicons",
             "rules": ROOT / "benchmarks" / "bc5cdr",
             "candidates": folder / "candidates.txt",
+            "doc_level": True,
+            "self_training": 1,
             "max_epochs": 15,
         }
     if name == "wikigold":
@@ -200,6 +202,9 @@ def render_ablation(name: str, rows: list[dict[str, Any]], *, jobs: int = 1) -> 
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['setting']} | not possible: {row['error']} | | | | |")
+            continue
         d = row["dev"]
         lines.append(
             f"| {row['setting']} | {100 * d['lexicon_only']['f1']:.2f} | {100 * d['majority']['f1']:.2f} | "
@@ -210,8 +215,12 @@ def render_ablation(name: str, rows: list[dict[str, Any]], *, jobs: int = 1) -> 
 
 def _ablation_row(name: str, data: Path, settings: dict[str, Any], label: str) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="hybridner-ablation-") as tmp:
-        other = run_once(name, data, settings, Path(tmp))
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="hybridner-ablation-") as tmp:
+            other = run_once(name, data, settings, Path(tmp))
+    except hybridner.HybridNERError as err:
+        return {"setting": label, "error": str(err), "seconds": time.perf_counter() - started}
     return {"setting": label, "dev": _strip(other["result"].report["dev"]), "seconds": other["seconds"]}
 
 
