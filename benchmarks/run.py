@@ -138,10 +138,11 @@ def render_markdown(name: str, results: dict[str, Any]) -> str:
         "| system | P | R | F1 |",
         "|---|---|---|---|",
     ]
+    voted = " (rules + the model's votes)" if results.get("settings", {}).get("self_training") else ""
     for key, label in (
         ("lexicon_only", "hybridner: lexicon match only"),
-        ("majority", "hybridner: majority vote of all functions"),
-        ("aggregated", "hybridner: HMM-aggregated labels"),
+        ("majority", f"hybridner: majority vote of all functions{voted}"),
+        ("aggregated", f"hybridner: HMM-aggregated labels{voted}"),
         ("model", "**hybridner: trained spaCy model**"),
     ):
         lines.append(_row(label, test[key]))
