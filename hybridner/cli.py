@@ -103,6 +103,10 @@ MapOpt = Annotated[
         help="Rename a lexicon's label, OLD=NEW (repeatable); OLD= leaves that lexicon out.",
     ),
 ]
+DocLevelOpt = Annotated[
+    bool,
+    typer.Option(help="Second aggregation round where document consistency and abbreviations vote."),
+]
 TokOpt = Annotated[
     Tokenizer,
     typer.Option(help="'fine' also splits on brackets, / + = and hyphens; 'spacy' keeps spaCy's rules."),
@@ -139,10 +143,7 @@ def bootstrap(
     aggregator: AggOpt = Aggregator.hmm,
     tokenizer: TokOpt = Tokenizer.fine,
     label_map: MapOpt = None,
-    doc_level: Annotated[
-        bool,
-        typer.Option(help="Second aggregation round where document consistency and abbreviations vote."),
-    ] = False,
+    doc_level: DocLevelOpt = False,
     augment: Annotated[
         float,
         typer.Option(min=0.0, max=1.0, help="Share of documents copied with mentions swapped for other lexicon terms."),
@@ -198,10 +199,7 @@ def label(
     aggregator: AggOpt = Aggregator.hmm,
     tokenizer: TokOpt = Tokenizer.fine,
     label_map: MapOpt = None,
-    doc_level: Annotated[
-        bool,
-        typer.Option(help="Second aggregation round where document consistency and abbreviations vote."),
-    ] = False,
+    doc_level: DocLevelOpt = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Verbose = False,
     quiet: Quiet = False,

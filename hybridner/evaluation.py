@@ -192,6 +192,13 @@ def _normal(text: str) -> str:
     return "".join(text.lower().split())
 
 
+def _recall_on(subsets: list[set[Entity]], predictions: list[list[Entity]]) -> dict[str, Any]:
+    """How many of the entities in ``subsets`` (one set per document) were predicted."""
+    total = sum(len(subset) for subset in subsets)
+    found = sum(len(subset & set(p)) for subset, p in zip(subsets, predictions))
+    return {"entities": total, "model_found": found, "model_recall": found / total if total else 0.0}
+
+
 def evaluate_on_gold(
     weak: "WeakLabels",
     gold: Sequence[GoldRecord],
@@ -255,23 +262,11 @@ def evaluate_on_gold(
             {e for e in ents if _normal(g.text[e[0] : e[1]]) not in known}
             for g, ents in zip(gold, gold_ents)
         ]
-        total = sum(len(u) for u in unseen)
-        found = sum(len(u & set(p)) for u, p in zip(unseen, predictions))
-        report["beyond_lexicons"] = {
-            "entities": total,
-            "model_found": found,
-            "model_recall": found / total if total else 0.0,
-        }
+        report["beyond_lexicons"] = _recall_on(unseen, predictions)
         names = [f.name for f in weak.functions + weak.document_functions]
         missed = []
         for doc, ents in zip(docs, gold_ents):
             produced = {(s[0], s[1]) for n in names for s in doc_entities(doc, n)}
             missed.append({e for e in ents if (e[0], e[1]) not in produced})
-        total = sum(len(m) for m in missed)
-        found = sum(len(m & set(p)) for m, p in zip(missed, predictions))
-        report["beyond_functions"] = {
-            "entities": total,
-            "model_found": found,
-            "model_recall": found / total if total else 0.0,
-        }
+        report["beyond_functions"] = _recall_on(missed, predictions)
     return report
