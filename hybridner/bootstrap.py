@@ -389,9 +389,9 @@ def bootstrap(
     Levers: ``doc_level`` adds document consistency and abbreviation votes;
     ``augment`` adds, for that share of the training documents, a copy whose
     entities are swapped for other mentions of their label, from the lexicons and
-    the confidently labelled corpus (mention replacement); ``self_training`` rounds add the trained model as a labelling
-    function, re-aggregate and retrain, keeping a round only when dev F1 improves
-    (needs ``dev``).
+    the confidently labelled corpus (mention replacement); ``self_training``
+    rounds add the trained model as a labelling function, re-aggregate and
+    retrain, keeping a round only when dev F1 improves (needs ``dev``).
 
     >>> result = bootstrap("lexicons/", out="runs/v1")  # doctest: +SKIP
     >>> result.report["dev"]["model"]["f1"]  # doctest: +SKIP
