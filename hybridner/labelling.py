@@ -350,44 +350,15 @@ def _unique_name(path: Path) -> str:
     return f"hybridner_rules_{stem}_{digest}"
 
 
-def _import_package(folder: Path) -> str:
-    """Import a rule folder that has an ``__init__.py`` as a package; return its name."""
-    package = _unique_name(folder)
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, folder / "__init__.py", submodule_search_locations=[str(folder)]
-        )
-        if spec is None or spec.loader is None:
-            raise RuleError(f"{folder / '__init__.py'}: cannot be imported as a rule package")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[package] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as err:
-            del sys.modules[package]
-            raise RuleError(
-                f"{folder / '__init__.py'}: importing the rule package failed with "
-                f"{type(err).__name__}: {err}"
-            ) from err
-    return package
-
-
-def _import_file(path: Path) -> Any:
-    """Import one rule file by path, under a module name unique to that path.
-
-    A file in a folder with an ``__init__.py`` is imported as a module of that
-    package, so it may import its helper modules relatively (``from ._words import X``).
-    """
-    resolved = path.resolve()
-    if (resolved.parent / "__init__.py").is_file():
-        module_name = f"{_import_package(resolved.parent)}.{resolved.stem}"
-    else:
-        module_name = _unique_name(resolved)
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, resolved)
+def _exec_module(module_name: str, path: Path, *, package_dir: Path | None = None) -> Any:
+    """Execute the Python file ``path`` as module ``module_name``; errors name file and line."""
+    search = [str(package_dir)] if package_dir is not None else None
+    spec = importlib.util.spec_from_file_location(
+        module_name, path, submodule_search_locations=search
+    )
     if spec is None or spec.loader is None:
         raise RuleError(f"{path}: cannot be imported as a Python rule file")
+    resolved = path.resolve()
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -416,6 +387,30 @@ def _import_file(path: Path) -> Any:
             "fix the file or install what it imports"
         ) from err
     return module
+
+
+def _import_package(folder: Path) -> str:
+    """Import a rule folder that has an ``__init__.py`` as a package; return its name."""
+    package = _unique_name(folder)
+    if package not in sys.modules:
+        _exec_module(package, folder / "__init__.py", package_dir=folder)
+    return package
+
+
+def _import_file(path: Path) -> Any:
+    """Import one rule file by path, under a module name unique to that path.
+
+    A file in a folder with an ``__init__.py`` is imported as a module of that
+    package, so it may import its helper modules relatively (``from ._words import X``).
+    """
+    resolved = path.resolve()
+    if (resolved.parent / "__init__.py").is_file():
+        module_name = f"{_import_package(resolved.parent)}.{resolved.stem}"
+    else:
+        module_name = _unique_name(resolved)
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    return _exec_module(module_name, path)
 
 
 def load_rules(path: str | Path) -> list[LabellingFunction]:
