@@ -97,6 +97,10 @@ def ablations(name: str, best: dict[str, Any]) -> list[tuple[str, dict[str, Any]
     else:
         changes.append(("the fine tokenizer instead of spaCy's", {"tokenizer": "fine"}))
     changes.append(("min confidence 0.8 (instead of 0.5)", {"min_confidence": 0.8}))
+    if base.get("vectors"):
+        changes.append(("without floret vectors", {"vectors": None}))
+    else:
+        changes.append(("with floret vectors trained on the corpus", {"vectors": "floret"}))
     if base.get("augment"):
         changes.append(("without mention replacement", {"augment": 0.0}))
     else:
@@ -109,7 +113,7 @@ def peak_rss_mb() -> float:
     return usage / 1024 if sys.platform != "darwin" else usage / 1024 / 1024
 
 
-def run_once(name: str, data: Path, settings: dict[str, Any], work: Path) -> dict[str, Any]:
+def run_once(name: str, data: Path, settings: dict[str, Any], out: Path) -> dict[str, Any]:
     folder = data / name
     started = time.perf_counter()
     kwargs = {k: v for k, v in settings.items() if k != "lexicons"}
@@ -117,7 +121,7 @@ def run_once(name: str, data: Path, settings: dict[str, Any], work: Path) -> dic
         settings["lexicons"],
         corpus=folder / "train.jsonl",
         dev=folder / "dev.jsonl",
-        out=work / "run",
+        out=out,
         overwrite=True,
         default_rules=False,
         **kwargs,
@@ -226,7 +230,7 @@ def _ablation_row(name: str, data: Path, settings: dict[str, Any], label: str) -
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="hybridner-ablation-") as tmp:
-            other = run_once(name, data, settings, Path(tmp))
+            other = run_once(name, data, settings, Path(tmp) / "run")
     except hybridner.HybridNERError as err:
         return {"setting": label, "error": str(err), "seconds": time.perf_counter() - started}
     return {"setting": label, "dev": _strip(other["result"].report["dev"]), "seconds": other["seconds"]}
@@ -245,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", action="store_true", help="also train one model per lever setting")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--jobs", type=int, default=2, help="ablation variants trained at once")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="where to keep the run folder with its report.html (default runs/benchmarks/NAME, "
+                        "outside version control: it holds benchmark texts)")
     parser.add_argument("--ablation-only", action="store_true",
                         help="only the ablation, next to the committed results of the best configuration")
     args = parser.parse_args(argv)
@@ -258,45 +265,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablation_only:
         results = json.loads((args.results / f"{args.name}.json").read_text("utf8"))
         args.ablation = True
-    with tempfile.TemporaryDirectory(prefix="hybridner-bench-") as tmp:
-        if args.ablation_only:
-            run = None
-        else:
-            run = run_once(args.name, args.data, settings, Path(tmp))
-        if run is not None:
-            result = run["result"]
-            started = time.perf_counter()
-            test = evaluate_on_gold(result.weak, read_gold(folder / "test.jsonl"), nlp=result.nlp)
-            timings = run["timings"] | {"test_evaluation": time.perf_counter() - started}
-            timings["benchmark_total"] = run["seconds"] + timings["test_evaluation"]
-            results = {
-                "benchmark": args.name,
-                "environment": f"Python {platform.python_version()}, spaCy {spacy.__version__}, "
-                f"hybridner {hybridner.__version__}, {platform.machine()}",
-                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
-                "dev": _strip(result.report["dev"]),
-                "test": _strip(test),
-                "training_history": result.report["training"]["history"],
-                "timings": {k: round(v, 2) for k, v in timings.items()},
-                "peak_rss_mb": round(peak_rss_mb(), 1),
-                "published_f1": PUBLISHED[args.name],
-            }
-            (args.results / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n", "utf8")
-            (args.results / f"{args.name}.md").write_text(render_markdown(args.name, results), "utf8")
-            print(render_markdown(args.name, results))
-        if args.ablation:
-            rows = [{"setting": "best configuration (as in the results above)", "dev": results["dev"],
-                     "seconds": results["timings"]["benchmark_total"]}]
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                futures = [
-                    pool.submit(_ablation_row, args.name, args.data, variant, label)
-                    for label, variant in ablations(args.name, settings)
-                ]
-                for future in futures:
-                    rows.append(future.result())
-                    text = render_ablation(args.name, rows, jobs=args.jobs)
-                    (args.results / f"{args.name}_ablation.md").write_text(text, "utf8")
-            print(render_ablation(args.name, rows, jobs=args.jobs))
+    if args.ablation_only:
+        run = None
+    else:
+        run_dir = args.run_dir or ROOT / "runs" / "benchmarks" / args.name
+        run = run_once(args.name, args.data, settings, run_dir)
+    if run is not None:
+        result = run["result"]
+        started = time.perf_counter()
+        test = evaluate_on_gold(result.weak, read_gold(folder / "test.jsonl"), nlp=result.nlp)
+        timings = run["timings"] | {"test_evaluation": time.perf_counter() - started}
+        timings["benchmark_total"] = run["seconds"] + timings["test_evaluation"]
+        results = {
+            "benchmark": args.name,
+            "environment": f"Python {platform.python_version()}, spaCy {spacy.__version__}, "
+            f"hybridner {hybridner.__version__}, {platform.machine()}",
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
+            "dev": _strip(result.report["dev"]),
+            "test": _strip(test),
+            "training_history": result.report["training"]["history"],
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "published_f1": PUBLISHED[args.name],
+        }
+        (args.results / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n", "utf8")
+        (args.results / f"{args.name}.md").write_text(render_markdown(args.name, results), "utf8")
+        print(render_markdown(args.name, results))
+        print(f"run folder: {run_dir}; browsable report: {run_dir / 'report.html'}")
+    if args.ablation:
+        rows = [{"setting": "best configuration (as in the results above)", "dev": results["dev"],
+                 "seconds": results["timings"]["benchmark_total"]}]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [
+                pool.submit(_ablation_row, args.name, args.data, variant, label)
+                for label, variant in ablations(args.name, settings)
+            ]
+            for future in futures:
+                rows.append(future.result())
+                text = render_ablation(args.name, rows, jobs=args.jobs)
+                (args.results / f"{args.name}_ablation.md").write_text(text, "utf8")
+        print(render_ablation(args.name, rows, jobs=args.jobs))
     return 0
 
 

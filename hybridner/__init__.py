@@ -13,6 +13,7 @@ rules.
 __version__ = "0.1.0"
 
 from .aggregation import HMMAggregator, MajorityAggregator, load_aggregator
+from .annotation import AnnotationTask, select_documents, write_tasks
 from .bootstrap import BootstrapResult, WeakLabels, bootstrap, weak_label
 from .corpus import read_gold, read_texts
 from .errors import (
@@ -25,7 +26,8 @@ from .errors import (
     RuleError,
     TrainingError,
 )
-from .evaluation import Scores, score_entities
+from .diagnostics import Diagnostics, diagnose, load_diagnostics
+from .evaluation import Scores, gold_layers, score_entities
 from .inference import NERModel, load
 from .labelling import LabellingFunction, labelling_function, load_rules, regex_rule
 from .lexicons import Gazetteer, Lexicon, lexicon_functions, load_lexicons
@@ -55,9 +57,18 @@ __all__ = [
     "read_gold",
     "score_entities",
     "Scores",
+    # rule diagnostics
+    "diagnose",
+    "gold_layers",
+    "load_diagnostics",
+    "Diagnostics",
     # inference
     "load",
     "NERModel",
+    # active annotation
+    "select_documents",
+    "write_tasks",
+    "AnnotationTask",
     # errors
     "HybridNERError",
     "LexiconError",

@@ -9,6 +9,7 @@
     RUN/weak.jsonl        per document: each function's spans, the aggregated spans
     RUN/aggregator.json   the fitted aggregator
     RUN/report.json, RUN/report.md   functions, aggregated labels, dev scores, timings
+    RUN/report.html       the same, browsable: rule diagnostics, charts, documents
 
 The run folder is written under a temporary name and renamed into place at the
 end, so ``RUN`` is either the complete new run, the previous one, or absent.
@@ -48,7 +49,8 @@ from .corpus import (
 )
 from .doclevel import document_functions
 from .errors import CorpusError, HybridNERError, OutputError
-from .evaluation import evaluate_on_gold
+from .evaluation import evaluate_on_gold, gold_layers
+from .htmlreport import write_report_html
 from .inference import ModelFunction
 from .labelling import CANDIDATE, LabellingFunction, apply_functions, load_rules
 from .lexicons import (
@@ -60,6 +62,7 @@ from .lexicons import (
 )
 from .report import build_report, render_report_md
 from .training import train_model
+from .vectors import check_vectors, require_floret, train_floret_vectors
 
 __all__ = [
     "WeakLabels",
@@ -73,6 +76,7 @@ logger = logging.getLogger("hybridner")
 
 CANDIDATES = "candidates"
 AGGREGATED = "aggregated"
+FLORET = "floret"
 FIRST_ROUND = "aggregated:first"
 
 
@@ -376,7 +380,9 @@ def bootstrap(
     doc_level: bool = False,
     augment: float = 0.0,
     self_training: int = 0,
+    vectors: str | Path | None = None,
     default_rules: bool = True,
+    html: bool = True,
     overwrite: bool = False,
 ) -> BootstrapResult:
     """Weakly label a corpus, train a spaCy NER model on it and score it.
@@ -391,12 +397,19 @@ def bootstrap(
     entities are swapped for other mentions of their label, from the lexicons and
     the confidently labelled corpus (mention replacement); ``self_training``
     rounds add the trained model as a labelling function, re-aggregate and
-    retrain, keeping a round only when dev F1 improves (needs ``dev``).
+    retrain, keeping a round only when dev F1 improves (needs ``dev``);
+    ``vectors="floret"`` trains floret word vectors on the corpus texts for the
+    model (needs the ``floret`` package; see :mod:`hybridner.vectors`), and a path
+    uses existing spaCy vectors.
+
+    ``report.json`` holds the rule diagnostics (:mod:`hybridner.diagnostics`);
+    ``html`` also writes them as a self-contained ``report.html``.
 
     >>> result = bootstrap("lexicons/", out="runs/v1")  # doctest: +SKIP
     >>> result.report["dev"]["model"]["f1"]  # doctest: +SKIP
     """
     total_started = time.perf_counter()
+    settings_vectors = vectors
     out = Path(out)
     _check_output(out, overwrite)
     if corpus is None:
@@ -408,6 +421,10 @@ def bootstrap(
             "no corpus given: using the embedded sample corpus %s (pass --corpus for your own)",
             corpus,
         )
+    if vectors is not None and str(vectors) == FLORET:
+        require_floret()
+    elif vectors is not None:
+        vectors = check_vectors(vectors)
     dev_gold = read_gold(dev) if dev is not None else None
     extra_gold = read_gold(gold) if gold is not None else []
 
@@ -439,6 +456,15 @@ def bootstrap(
             held = set(order[:n_dev])
             dev_source = f"{n_dev} held-out weakly labelled documents (seed {seed})"
         extra = gold_docs(weak.nlp, extra_gold)
+        # hand-annotated texts supersede their weakly labelled copies in the corpus,
+        # and dev texts must not be trained on at all
+        annotated = {g.text for g in extra_gold} | {g.text for g in dev_gold or []}
+        superseded = {i for i, doc in enumerate(weak.docs) if doc.text in annotated}
+        if superseded:
+            logger.info(
+                "%d corpus document(s) are also in --gold/--dev: their weak labels are not "
+                "trained on", len(superseded),
+            )
         replacements = _replacement_terms(weak, seed) if augment > 0 else {}
 
         def training_data() -> tuple[list[Doc], list[Doc]]:
@@ -447,7 +473,7 @@ def bootstrap(
                 dev_part = [d for i, d in weak_docs if i in held]
             else:
                 dev_part = dev_docs
-            train_part = [d for i, d in weak_docs if i not in held]
+            train_part = [d for i, d in weak_docs if i not in held and i not in superseded]
             if augment > 0:
                 rng = random.Random(seed)
                 train_part += [
@@ -460,10 +486,14 @@ def bootstrap(
 
         train_docs, dev_docs_now = training_data()
         timings["training_data"] = time.perf_counter() - started
+        if vectors is not None and str(vectors) == FLORET:
+            started = time.perf_counter()
+            vectors = train_floret_vectors(weak.docs, tmp / "vectors", lang=lang)
+            timings["vectors"] = time.perf_counter() - started
 
         result = train_model(
             train_docs, dev_docs_now, output_dir=tmp, lang=lang, seed=seed,
-            max_epochs=max_epochs, tokenizer=tokenizer,
+            max_epochs=max_epochs, tokenizer=tokenizer, vectors=vectors,
         )
         timings["training"] = result.seconds
 
@@ -485,6 +515,7 @@ def bootstrap(
                 candidate = train_model(
                     round_train, round_dev, output_dir=round_dir, lang=lang, seed=seed,
                     max_epochs=max_epochs, tokenizer=tokenizer,
+                    vectors=None if vectors is None else tmp / "vectors",
                 )
                 f1 = dev_f1(candidate.nlp)
                 kept = f1 > best_f1
@@ -512,10 +543,10 @@ def bootstrap(
 
         started = time.perf_counter()
         dev_report: dict[str, Any] = {"source": dev_source}
+        layers = None
         if dev_gold is not None:
-            dev_report.update(
-                evaluate_on_gold(weak, dev_gold, nlp=result.nlp, min_confidence=min_confidence)
-            )
+            layers = gold_layers(weak, dev_gold, nlp=result.nlp, min_confidence=min_confidence)
+            dev_report.update(evaluate_on_gold(weak, layers))
         else:
             dev_report["model_vs_weak_labels_f1"] = result.best_score
         if rounds:
@@ -532,12 +563,16 @@ def bootstrap(
             "min_confidence": min_confidence, "tokenizer": tokenizer,
             "label_map": dict(label_map or {}), "doc_level": doc_level,
             "augment": augment, "self_training": self_training,
-        })
+            "vectors": None if settings_vectors is None else str(settings_vectors),
+        }, layers=layers)
         with atomic_open(tmp / "report.json") as handle:
             json.dump(report, handle, indent=1)
         with atomic_open(tmp / "report.md") as handle:
             handle.write(render_report_md(report))
+        if html:
+            write_report_html(report, tmp / "report.html")
         _replace_folder(tmp, out)
+        logger.info("run written to %s; report: %s", out, out / ("report.html" if html else "report.md"))
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)

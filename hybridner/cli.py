@@ -157,6 +157,13 @@ def bootstrap(
     min_confidence: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Aggregated spans below this are left unannotated.")
     ] = 0.5,
+    vectors: Annotated[
+        Optional[str],
+        typer.Option(help="'floret': train word vectors on the corpus for the model (needs floret); or a spaCy vectors folder."),
+    ] = None,
+    html: Annotated[
+        bool, typer.Option(help="Also write the browsable report.html (rule diagnostics, documents).")
+    ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -170,7 +177,7 @@ def bootstrap(
             out=out, lang=lang, aggregator=aggregator.value, seed=seed, max_epochs=max_epochs,
             tokenizer=tokenizer.value, label_map=_parse_map(label_map), doc_level=doc_level,
             augment=augment, self_training=self_training,
-            min_confidence=min_confidence, overwrite=overwrite,
+            min_confidence=min_confidence, vectors=vectors, html=html, overwrite=overwrite,
         )
     report = result.report
     typer.echo(f"model written to {result.model_path}")
@@ -185,7 +192,7 @@ def bootstrap(
             typer.echo(f"{name:<19} {_pct(s['precision'])}  {_pct(s['recall'])}  {_pct(s['f1'])}")
     else:
         typer.echo(f"model F1 against held-out weak labels: {_pct(dev_report['model_vs_weak_labels_f1'])}")
-    typer.echo(f"report: {result.out / 'report.md'}")
+    typer.echo(f"report: {result.out / ('report.html' if html else 'report.md')}")
 
 
 @app.command()
@@ -250,6 +257,53 @@ def evaluate(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `hybridner bootstrap`.")],
+    html: Annotated[bool, typer.Option(help="Write the browsable report (default RUN_DIR/report.html).")] = True,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the HTML report.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rule diagnostics as JSON.")] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Show what each labelling function does and how good it is; write report.html."""
+    from .diagnostics import load_diagnostics
+    from .htmlreport import write_report_html
+
+    with _command(verbose, quiet):
+        diagnostics = load_diagnostics(run_dir)
+        data = json.loads((run_dir / "report.json").read_text(encoding="utf8"))
+        target = None
+        if html:
+            target = write_report_html(data, out if out is not None else run_dir / "report.html")
+    if as_json:
+        typer.echo(json.dumps(diagnostics.to_dict(), indent=1))
+    else:
+        gold = diagnostics.gold_documents > 0
+        typer.echo(f"{diagnostics.documents} corpus documents" + (
+            f", {diagnostics.gold_documents} dev gold documents" if gold else ", no dev gold"))
+        header = f"{'function':<34} {'label':<12} {'spans':>7} {'docs %':>7} {'conflicts':>9}"
+        typer.echo(header + ("   dev P   dev R  dev F1" if gold else ""))
+        for row in diagnostics.functions:
+            line = (
+                f"{row.function[:34]:<34} {row.label[:12]:<12} {row.spans:>7} "
+                f"{100 * row.doc_coverage:>7.1f} {row.conflicts:>9}"
+            )
+            if gold and row.dev_f1 is not None:
+                line += f"  {_pct(row.dev_precision or 0)}   {_pct(row.dev_recall or 0)}   {_pct(row.dev_f1)}"
+            typer.echo(line)
+        for name, stage in diagnostics.stages.items():
+            typer.echo(f"{name:<47} P {_pct(stage.precision)} R {_pct(stage.recall)} F1 {_pct(stage.f1)}")
+        if diagnostics.beyond_rules:
+            b = diagnostics.beyond_rules
+            typer.echo(
+                f"beyond the rules: the model finds {b['model_found']} of the {b['entities']} gold "
+                "entities no function found"
+            )
+    if target is not None:
+        typer.echo(f"report: {target}", err=as_json)
+
+
+@app.command()
 def annotate(
     model: Annotated[Path, typer.Argument(help="A trained model folder (RUN/model).")],
     input: Annotated[Path, typer.Argument(help="Texts: .txt, .jsonl or a folder of .txt.")],
@@ -271,6 +325,58 @@ def annotate(
             return
         count = write_jsonl(out, records)
     typer.echo(f"annotated {count} documents into {out}", err=True)
+
+
+class TaskFormat(str, Enum):
+    prodigy = "prodigy"
+    label_studio = "label-studio"
+
+
+class PreAnnotate(str, Enum):
+    aggregated = "aggregated"
+    model = "model"
+
+
+@app.command()
+def select(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by hybridner bootstrap.")],
+    out: Annotated[Path, typer.Option(help="File of annotation tasks to write (.jsonl; .json: one list).")],
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="How many documents to select.")] = 50,
+    task_format: Annotated[
+        TaskFormat, typer.Option("--format", help="The annotation tool the file is for.")
+    ] = TaskFormat.prodigy,
+    pre_annotate: Annotated[
+        PreAnnotate,
+        typer.Option(help="Spans shown to the annotator: the confident aggregated labels or the model's entities."),
+    ] = PreAnnotate.aggregated,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Aggregated spans below this are uncertain (default: the run's)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per nlp.pipe batch.")] = 256,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Pick the documents the rules and the model doubt most, pre-annotated for Prodigy or Label Studio."""
+    from .annotation import select_documents, write_tasks
+    from .errors import OutputError
+
+    with _command(verbose, quiet):
+        # checked before the model runs over the whole corpus
+        if out.is_dir():
+            raise OutputError(f"{out}: is a folder; give a file name for --out")
+        if out.exists() and not overwrite:
+            raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
+        tasks = select_documents(
+            run_dir, n, pre_annotate=pre_annotate.value, min_confidence=min_confidence,
+            batch_size=batch_size,
+        )
+        count = write_tasks(out, tasks, format=task_format.value, overwrite=overwrite)
+    typer.echo(
+        f"wrote {count} documents to annotate to {out} ({task_format.value}); after correcting "
+        "them, re-import the export with: hybridner bootstrap LEXICONS ... --gold CORRECTED (or --dev)"
+    )
 
 
 def main(argv: Optional[list[str]] = None) -> Any:

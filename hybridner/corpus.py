@@ -10,7 +10,11 @@ Corpus formats (see :func:`read_texts`):
 Gold formats (see :func:`read_gold`): ``.jsonl`` lines with either
 ``"entities": [[start, end, label], ...]`` (spaCy's training tuples as JSON) or
 Prodigy-style ``"spans": [{"start", "end", "label"}, ...]``, character offsets,
-``end`` exclusive.
+``end`` exclusive. Annotation tools' exports are read too: Prodigy's (records
+with an ``"answer"``: only ``"accept"`` is kept) and Label Studio's (tasks with
+``"data"`` and ``"annotations"``: the first annotation not cancelled is used;
+tasks nobody annotated are skipped, predictions are never gold), as ``.jsonl``
+or as one JSON list in a ``.json`` file.
 
 Outputs are written atomically: to a temporary file beside the target, renamed
 into place only once complete.
@@ -24,6 +28,7 @@ import logging
 import os
 import random
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,8 +302,125 @@ def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entit
     return checked
 
 
+def _utf16_to_index(text: str, offset: int) -> int | None:
+    """The character index of a UTF-16 code-unit offset (JavaScript's), or None."""
+    units = 0
+    for index, char in enumerate(text):
+        if units == offset:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(text) if units == offset else None
+
+
+def _label_studio_entity(item: dict[str, Any], text: str, where: str) -> Entity:
+    value = item.get("value")
+    if not (isinstance(value, dict) and {"start", "end", "labels"} <= value.keys()):
+        raise CorpusError(
+            f"{where}: Label Studio result {item!r} needs a \"value\" with \"start\", "
+            "\"end\" and \"labels\""
+        )
+    labels = value["labels"]
+    if not (isinstance(labels, list) and len(labels) == 1):
+        raise CorpusError(
+            f"{where}: Label Studio span ({value['start']!r}, {value['end']!r}) has labels "
+            f"{labels!r}; NER needs exactly one label per span (use single-choice <Labels>)"
+        )
+    start, end, shown = value["start"], value["end"], value.get("text")
+    offsets = isinstance(start, int) and isinstance(end, int)
+    if offsets and isinstance(shown, str) and text[start:end] != shown:
+        # Some Label Studio versions count UTF-16 code units, as JavaScript does:
+        # every character beyond U+FFFF (most emoji) shifts later offsets by one.
+        first, last = _utf16_to_index(text, start), _utf16_to_index(text, end)
+        if first is None or last is None or text[first:last] != shown:
+            raise CorpusError(
+                f"{where}: Label Studio span ({start}, {end}) reads {shown!r} but the "
+                f"text there is {text[start:end]!r}; re-export the task or fix its offsets"
+            )
+        start, end = first, last
+    return (start, end, labels[0])
+
+
+def _from_annotation_tool(record: dict[str, Any], where: str) -> tuple[dict[str, Any] | None, str]:
+    """A Prodigy or Label Studio record as a plain gold record, or (None, why it is skipped).
+
+    Other records are returned unchanged.
+    """
+    if "answer" in record:  # Prodigy
+        answer = record["answer"]
+        if answer in ("reject", "ignore"):
+            return None, f"Prodigy answer {answer!r}"
+        if answer != "accept":
+            raise CorpusError(
+                f"{where}: Prodigy \"answer\" {answer!r}; expected 'accept', 'reject' or 'ignore'"
+            )
+        if record.get("_is_binary"):
+            return None, "binary Prodigy answer (only one span was judged, not the whole text)"
+        if "spans" not in record and "entities" not in record:
+            record = {**record, "spans": []}  # accepted with no entity
+        return record, ""
+    data = record.get("data")
+    if "text" in record or not isinstance(data, dict):
+        return record, ""
+    # Label Studio: the task's fields are in "data", people's work in "annotations"
+    # ("completions" in exports of Label Studio before 1.0); predictions never count.
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise CorpusError(
+            f"{where}: Label Studio task without a string data.text (data fields: "
+            f"{sorted(data)}); name the <Text> tag's value $text"
+        )
+    annotations = record.get("annotations", record.get("completions")) or []
+    if not isinstance(annotations, list):
+        raise CorpusError(f"{where}: Label Studio \"annotations\" must be a list")
+    done = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
+    if not done:
+        return None, (
+            "Label Studio task with only cancelled annotations" if annotations
+            else "Label Studio task without a human annotation"
+        )
+    results = done[0].get("result") or []
+    if not isinstance(results, list):
+        raise CorpusError(f"{where}: Label Studio annotation \"result\" must be a list")
+    entities = [
+        _label_studio_entity(item, text, where)
+        for item in results
+        if isinstance(item, dict) and item.get("type") == "labels"
+    ]
+    doc_id = data.get("id", record.get("id"))
+    extra = {k: v for k, v in data.items() if k not in {"id", "text"}}
+    return {"id": doc_id, "text": text, "entities": entities, **extra}, ""
+
+
+def _gold_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, record) for each record of a .jsonl file or of a .json list."""
+    if path.suffix == ".jsonl":
+        for lineno, record in _json_records(path):
+            yield f"{path} line {lineno}", record
+        return
+    try:
+        records = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise CorpusError(f"{path}: not valid UTF-8 ({err.reason}); re-encode the file as UTF-8") from err
+    except json.JSONDecodeError as err:
+        raise CorpusError(f"{path} line {err.lineno}: not valid JSON ({err.msg}; column {err.colno})") from err
+    if not isinstance(records, list):
+        raise CorpusError(
+            f"{path}: a .json gold file must hold one list of records (as Label Studio "
+            f"exports), got {type(records).__name__}"
+        )
+    for number, record in enumerate(records, start=1):
+        where = f"{path} record {number}"
+        if not isinstance(record, dict):
+            raise CorpusError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        yield where, record
+
+
 def read_gold(path: str | Path) -> list[GoldRecord]:
     """Read hand-annotated documents, checking every offset.
+
+    Prodigy and Label Studio exports are accepted as they are (see the module
+    docstring); records that are rejected, ignored or not annotated are skipped
+    and counted in the log.
 
     >>> gold = read_gold("dev.jsonl")  # doctest: +SKIP
     >>> gold[0].entities
@@ -307,19 +429,36 @@ def read_gold(path: str | Path) -> list[GoldRecord]:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: no such gold file")
-    if path.suffix != ".jsonl":
-        raise CorpusError(f"{path}: gold files must be .jsonl (one annotated document per line)")
+    if path.suffix not in (".jsonl", ".json"):
+        raise CorpusError(
+            f"{path}: gold files must be .jsonl (one annotated document per line) or a "
+            ".json list (Label Studio's export)"
+        )
     records = []
-    for lineno, record in _json_records(path):
-        where = f"{path} line {lineno}"
+    skipped: Counter[str] = Counter()
+    for where, record in _gold_records(path):
+        converted, why = _from_annotation_tool(record, where)
+        if converted is None:
+            skipped[why] += 1
+            continue
+        record = converted
         text = record.get("text")
         if not isinstance(text, str):
             raise CorpusError(f"{where}: \"text\" missing or not a string")
         entities = _check_entities(_parse_entities(record, where), text, where)
-        doc_id = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
+        position = where.rsplit(" ", 1)[-1]
+        doc_id = str(record["id"]) if record.get("id") is not None else f"{path.name}:{position}"
         meta = {k: v for k, v in record.items() if k not in {"id", "text", "entities", "spans"}}
         records.append(GoldRecord(doc_id, text, entities, meta))
+    summary = ", ".join(f"{count} {why}" for why, count in sorted(skipped.items()))
+    if skipped:
+        logger.info("%s: skipped %d record(s): %s", path, sum(skipped.values()), summary)
     if not records:
+        if skipped:
+            raise CorpusError(
+                f"{path}: no annotated document to use ({summary}); annotate and accept "
+                "some, then export them again"
+            )
         raise CorpusError(f"{path}: the gold file holds no documents")
     return records
 

@@ -29,6 +29,8 @@ __all__ = [
     "score_entities",
     "function_statistics",
     "doc_entities",
+    "GoldLayers",
+    "gold_layers",
     "evaluate_on_gold",
     "scores_to_dict",
 ]
@@ -199,9 +201,94 @@ def _recall_on(subsets: list[set[Entity]], predictions: list[list[Entity]]) -> d
     return {"entities": total, "model_found": found, "model_recall": found / total if total else 0.0}
 
 
-def evaluate_on_gold(
+@dataclass
+class GoldLayers:
+    """Hand-annotated documents with every layer of predictions on them.
+
+    ``layers`` maps ``"lexicon_only"``, ``"majority"``, ``"aggregated"``,
+    ``"model"`` (when a model was given) and each labelling function's name to
+    one list of ``(start_char, end_char, label)`` per document; ``confidence``
+    holds the confidence of each aggregated span, in the same order.
+    """
+
+    gold: list[GoldRecord]
+    docs: list[Doc]
+    layers: dict[str, list[list[Entity]]]
+    confidence: list[list[float]]
+    function_names: list[str]
+    lexicon_terms: set[str]
+
+    def beyond_lexicons(self) -> dict[str, Any]:
+        """Gold entities whose text is in no lexicon, and the model's recall on them."""
+        unseen = [
+            {e for e in g.entities if _normal(g.text[e[0] : e[1]]) not in self.lexicon_terms}
+            for g in self.gold
+        ]
+        return _recall_on(unseen, self.layers["model"])
+
+    def beyond_rules(self) -> dict[str, Any]:
+        """Gold entities whose exact span no labelling function produced, and the model's recall on them."""
+        missed = []
+        for i, g in enumerate(self.gold):
+            produced = {(s[0], s[1]) for n in self.function_names for s in self.layers[n][i]}
+            missed.append({e for e in g.entities if (e[0], e[1]) not in produced})
+        return _recall_on(missed, self.layers["model"])
+
+
+def gold_layers(
     weak: "WeakLabels",
     gold: Sequence[GoldRecord],
+    *,
+    nlp: Language | None = None,
+    min_confidence: float = 0.5,
+) -> GoldLayers:
+    """Label hand-annotated documents with every stage of the run.
+
+    The documents go through the run's labelling functions and aggregator
+    (:meth:`WeakLabels.label`), a majority vote, the lexicon-only baseline
+    (case-insensitive longest match) and, when ``nlp`` is given, the model.
+    Aggregated spans below ``min_confidence`` are left out.
+    """
+    docs = list(weak.label(make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))))
+    majority = MajorityAggregator(weak.labels, sources=weak.function_names, name="majority")
+    majority.fit(docs)
+    aggregated, voted, confidence = [], [], []
+    for doc in docs:
+        majority.aggregate(doc)
+        group = doc.spans[weak.aggregator.name]
+        kept = [(s, c) for s, c in zip(group, group.attrs.get("confidence", [])) if c >= min_confidence]
+        aggregated.append([(s.start_char, s.end_char, s.label_) for s, _ in kept])
+        confidence.append([float(c) for _, c in kept])
+        group = doc.spans["majority"]
+        voted.append([
+            (s.start_char, s.end_char, s.label_)
+            for s, c in zip(group, group.attrs.get("confidence", []))
+            if c >= min_confidence
+        ])
+    gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
+    layers: dict[str, list[list[Entity]]] = {
+        "lexicon_only": [
+            [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
+            for doc in docs
+        ],
+        "majority": voted,
+        "aggregated": aggregated,
+    }
+    names = weak.function_names
+    for name in names:
+        layers[name] = [doc_entities(d, name) for d in docs]
+    if nlp is not None:
+        layers["model"] = [
+            [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+            for doc in nlp.pipe(g.text for g in gold)
+        ]
+    terms = {_normal(t) for f in gazetteers for t in f.lexicon.terms}
+    return GoldLayers(list(gold), docs, layers, confidence, list(names), terms)
+
+
+def evaluate_on_gold(
+    weak: "WeakLabels",
+    gold: Sequence[GoldRecord] | GoldLayers,
     *,
     nlp: Language | None = None,
     min_confidence: float = 0.5,
@@ -214,59 +301,31 @@ def evaluate_on_gold(
     confidence >= ``min_confidence``), ``model`` (when ``nlp`` is given) and
     ``beyond_lexicons``: how many gold entities have a text found in no lexicon,
     and the model's recall on them; ``beyond_functions``: the same for the gold
-    entities whose exact span no labelling function produced.
+    entities whose exact span no labelling function produced. ``gold`` may be
+    the :class:`GoldLayers` of :func:`gold_layers`, labelled already.
 
     >>> scores = evaluate_on_gold(weak, read_gold("dev.jsonl"), nlp=model)  # doctest: +SKIP
     """
-    gold_ents = [g.entities for g in gold]
-    docs = list(weak.label(make_docs(weak.nlp, ({"id": g.id, "text": g.text} for g in gold))))
-    majority = MajorityAggregator(weak.labels, sources=weak.function_names, name="majority")
-    majority.fit(docs)
-    aggregated, voted = [], []
-    for doc in docs:
-        majority.aggregate(doc)
-        for key, out in ((weak.aggregator.name, aggregated), ("majority", voted)):
-            group = doc.spans[key]
-            conf = group.attrs.get("confidence", [])
-            out.append(
-                [(s.start_char, s.end_char, s.label_) for s, c in zip(group, conf) if c >= min_confidence]
-            )
-    gazetteers = [f for f in weak.functions if isinstance(f, Gazetteer) and not f.case_sensitive]
-    lexicon_only = [
-        [(s.start_char, s.end_char, s.label_) for s in match_longest(gazetteers, doc)]
-        for doc in docs
-    ]
-    per_function = {
-        f.name: scores_to_dict(
-            score_entities(
-                gold_ents, [doc_entities(d, f.name) for d in docs], labels=f.labels or None
-            )
-        )
-        for f in weak.functions + weak.document_functions
-    }
+    if isinstance(gold, GoldLayers):
+        layers = gold
+    else:
+        layers = gold_layers(weak, gold, nlp=nlp, min_confidence=min_confidence)
+    gold_ents = [g.entities for g in layers.gold]
+    labels_of = {f.name: f.labels for f in weak.functions + weak.document_functions}
     report: dict[str, Any] = {
-        "documents": len(gold),
-        "lexicon_only": scores_to_dict(score_entities(gold_ents, lexicon_only)),
-        "majority": scores_to_dict(score_entities(gold_ents, voted)),
-        "aggregated": scores_to_dict(score_entities(gold_ents, aggregated)),
-        "functions": per_function,
+        "documents": len(layers.gold),
+        "lexicon_only": scores_to_dict(score_entities(gold_ents, layers.layers["lexicon_only"])),
+        "majority": scores_to_dict(score_entities(gold_ents, layers.layers["majority"])),
+        "aggregated": scores_to_dict(score_entities(gold_ents, layers.layers["aggregated"])),
+        "functions": {
+            name: scores_to_dict(
+                score_entities(gold_ents, layers.layers[name], labels=labels_of.get(name) or None)
+            )
+            for name in layers.function_names
+        },
     }
-    if nlp is not None:
-        predictions = [
-            [(e.start_char, e.end_char, e.label_) for e in doc.ents]
-            for doc in nlp.pipe(g.text for g in gold)
-        ]
-        report["model"] = scores_to_dict(score_entities(gold_ents, predictions))
-        known = {_normal(t) for f in gazetteers for t in f.lexicon.terms}
-        unseen = [
-            {e for e in ents if _normal(g.text[e[0] : e[1]]) not in known}
-            for g, ents in zip(gold, gold_ents)
-        ]
-        report["beyond_lexicons"] = _recall_on(unseen, predictions)
-        names = [f.name for f in weak.functions + weak.document_functions]
-        missed = []
-        for doc, ents in zip(docs, gold_ents):
-            produced = {(s[0], s[1]) for n in names for s in doc_entities(doc, n)}
-            missed.append({e for e in ents if (e[0], e[1]) not in produced})
-        report["beyond_functions"] = _recall_on(missed, predictions)
+    if "model" in layers.layers:
+        report["model"] = scores_to_dict(score_entities(gold_ents, layers.layers["model"]))
+        report["beyond_lexicons"] = layers.beyond_lexicons()
+        report["beyond_functions"] = layers.beyond_rules()
     return report

@@ -10,7 +10,8 @@ from spacy.tokens import Doc
 
 from . import __version__
 from .aggregation import HMMAggregator
-from .evaluation import function_statistics
+from .diagnostics import diagnose, gallery
+from .evaluation import GoldLayers, function_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
     from .bootstrap import WeakLabels
@@ -26,7 +27,14 @@ def build_report(
     timings: dict[str, float],
     *,
     settings: dict[str, Any],
+    layers: GoldLayers | None = None,
 ) -> dict[str, Any]:
+    """The ``report.json`` data of a run.
+
+    ``layers`` (the dev gold documents labelled by every stage) add the dev
+    figures and error examples to the rule diagnostics and fill the document
+    gallery with gold documents; without them the gallery shows corpus documents.
+    """
     stats = function_statistics(weak.docs, weak.function_names)
     weights = (
         weak.aggregator.function_weights() if isinstance(weak.aggregator, HMMAggregator) else {}
@@ -62,6 +70,8 @@ def build_report(
         "dev": dev,
         "training": {"best_score": result.best_score, "history": result.history},
         "timings": {k: round(v, 3) for k, v in timings.items()},
+        "diagnostics": diagnose(weak, layers).to_dict(),
+        "gallery": gallery(weak, layers),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import io
+import json
 import logging
 import shutil
 import time
@@ -95,6 +96,7 @@ def render_config(
     max_epochs: int = 30,
     patience: int = 1600,
     eval_frequency: int = 200,
+    vectors: str | None = None,
 ) -> str:
     """The commented training config with hybridner's settings filled in.
 
@@ -108,6 +110,8 @@ def render_config(
         "@@MAX_EPOCHS@@": str(int(max_epochs)),
         "@@PATIENCE@@": str(int(patience)),
         "@@EVAL_FREQUENCY@@": str(int(eval_frequency)),
+        "@@VECTORS@@": "null" if vectors is None else json.dumps(str(vectors)),
+        "@@STATIC_VECTORS@@": "false" if vectors is None else "true",
     }
     for key, value in values.items():
         template = template.replace(key, value)
@@ -124,6 +128,7 @@ def train_model(
     max_epochs: int = 30,
     patience: int = 1600,
     tokenizer: str = "fine",
+    vectors: str | Path | None = None,
 ) -> TrainingResult:
     """Train an NER pipeline and save the best model (by dev entity F1).
 
@@ -132,6 +137,9 @@ def train_model(
     ``config.cfg``, ``corpus/train.spacy``, ``corpus/dev.spacy`` and ``model/``.
     ``tokenizer="fine"`` gives the model the finer tokenisation of
     :func:`hybridner.corpus.refine_tokenizer` (saved with the model).
+    ``vectors`` is a spaCy vectors folder (see :mod:`hybridner.vectors`): the
+    model then uses them as static vectors; a copy is kept as ``output_dir/vectors``
+    (unless it is that folder already) so that ``spacy train`` can reproduce the run.
 
     >>> result = train_model(train, dev, output_dir="run", max_epochs=5)  # doctest: +SKIP
     >>> result.nlp("Aspirin helps.").ents  # doctest: +SKIP
@@ -153,18 +161,25 @@ def train_model(
     write_docbin(train_path, train_docs)
     write_docbin(dev_path, dev_docs)
 
+    overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
+    if vectors is not None:
+        kept = output_dir / "vectors"
+        if Path(vectors).resolve() != kept.resolve():
+            if kept.exists():
+                shutil.rmtree(kept)
+            shutil.copytree(vectors, kept)
+        overrides["paths.vectors"] = str(kept)
+
     n_words = sum(len(doc) for doc in train_docs)
     eval_frequency = max(20, min(1000, n_words // 200))
     text = render_config(
         lang=lang, seed=seed, max_epochs=max_epochs, patience=patience,
-        eval_frequency=eval_frequency,
+        eval_frequency=eval_frequency, vectors=None if vectors is None else "vectors",
     )
     config_path = output_dir / "config.cfg"
     config_path.write_text(text, encoding="utf8")
 
-    config = Config().from_str(
-        text, overrides={"paths.train": str(train_path), "paths.dev": str(dev_path)}
-    )
+    config = Config().from_str(text, overrides=overrides)
     config["training"]["logger"] = {"@loggers": "hybridner.LogLogger.v1"}
     history: list[dict[str, Any]] = []
     token = _ON_EVALUATION.set(history.append)
@@ -197,6 +212,11 @@ def train_model(
     saved["training"]["logger"] = {"@loggers": "spacy.ConsoleLogger.v1", "progress_bar": False}
     saved["paths"]["train"] = "corpus/train.spacy"
     saved["paths"]["dev"] = "corpus/dev.spacy"
+    saved["paths"]["vectors"] = None if vectors is None else "vectors"
+    # spaCy saved the resolved (temporary) paths; point them back at [paths]
+    saved["corpora"]["train"]["path"] = "${paths.train}"
+    saved["corpora"]["dev"]["path"] = "${paths.dev}"
+    saved["initialize"]["vectors"] = "${paths.vectors}"
     saved.to_disk(model_path / "config.cfg")
     best_score = max((h["score"] for h in history), default=0.0)
     return TrainingResult(

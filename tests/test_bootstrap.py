@@ -7,6 +7,7 @@ import random
 
 import pytest
 import spacy
+from browser import check_in_browser, find_browser
 from spacy.tokens import DocBin
 
 import hybridner
@@ -104,6 +105,23 @@ def test_bootstrap_gold_examples_are_mixed_into_training(tiny_project):
 
 
 @pytest.mark.slow
+def test_bootstrap_dev_texts_in_the_corpus_are_not_trained_on(tiny_project):
+    dev = [json.loads(line) for line in tiny_project.dev.read_text("utf8").splitlines()]
+    with tiny_project.corpus.open("a", encoding="utf8") as handle:
+        for record in dev[:3]:
+            handle.write(json.dumps({"id": record["id"] + "-copy", "text": record["text"]}) + "\n")
+    out = tiny_project.root / "run"
+    result = bootstrap(
+        tiny_project.lexicons, corpus=tiny_project.corpus, dev=tiny_project.dev, out=out,
+        max_epochs=1,
+    )
+    assert result.report["corpus"]["documents"] == 83  # they still vote in the aggregator
+    train = list(DocBin().from_disk(out / "corpus" / "train.spacy").get_docs(spacy.blank("en").vocab))
+    assert len(train) == 80
+    assert not {d.text for d in train} & {r["text"] for r in dev}
+
+
+@pytest.mark.slow
 def test_bootstrap_bc5cdr_slice_model_beats_lexicon_match(shared_data, tmp_path):
     """On real data: the trained model must beat the lexicon match it learned from."""
     folder = shared_data / "bc5cdr"
@@ -121,6 +139,14 @@ def test_bootstrap_bc5cdr_slice_model_beats_lexicon_match(shared_data, tmp_path)
     )
     scores = result.report["dev"]
     assert scores["model"]["f1"] > scores["lexicon_only"]["f1"], scores
+    # the browsable report shows every function with its dev precision and recall
+    functions = result.report["diagnostics"]["functions"]
+    assert functions and all(row["dev_precision"] is not None for row in functions)
+    if find_browser() is not None:  # else test_report_html says why it skips
+        check_in_browser(
+            result.out / "report.html", tmp_path / "report-bc5cdr-slice.png",
+            [row["function"] for row in functions],
+        )
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def test_cli_bootstrap_exit_and_output(trained: tuple[Path, object]) -> None:
     assert f"model written to {out / 'model'}" in result.stdout
     for line in SCORE_LINES:
         assert line in result.stdout
-    assert f"report: {out / 'report.md'}" in result.stdout
+    assert f"report: {out / 'report.html'}" in result.stdout
     assert "error" not in result.stderr
 
 
