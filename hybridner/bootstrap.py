@@ -247,26 +247,11 @@ def weak_label(
     logger.info("labelled %d documents with %d functions", len(docs), len(all_functions))
 
     started = time.perf_counter()
-    sources = [f.name for f in functions]
-    if not labels:
-        labels = sorted({s.label_ for d in docs for n in sources for s in d.spans.get(n, [])})
-    if not labels:
-        raise HybridNERError(
-            "no labels: the lexicons are empty and no rule produced a labelled span"
-        )
-    first_round = None
-    doc_functions: list[LabellingFunction] = []
-    if doc_level:
-        first_round = _make_aggregator(aggregator, labels, sources, FIRST_ROUND, seed).fit(docs)
-        doc_functions = document_functions(source=FIRST_ROUND)
-        for doc in docs:
-            first_round.aggregate(doc)
-            for function in doc_functions:
-                function(doc)
-        sources = sources + [f.name for f in doc_functions]
-    model = _make_aggregator(aggregator, labels, sources, AGGREGATED, seed).fit(docs)
-    for doc in docs:
-        model.aggregate(doc)
+    labels = _labels_of(labels, docs, functions)
+    first_round, doc_functions, model = _fit_aggregators(
+        docs, [f.name for f in functions], labels, aggregator=aggregator, seed=seed,
+        doc_level=doc_level,
+    )
     timings["aggregation"] = time.perf_counter() - started
     return WeakLabels(
         nlp, docs, functions, model, labels, candidate_fns, timings,
@@ -274,11 +259,58 @@ def weak_label(
     )
 
 
+def _labels_of(
+    labels: list[str], docs: list[Doc], functions: list[LabellingFunction]
+) -> list[str]:
+    """The task's labels: those the functions declare, else those their spans carry."""
+    if not labels:
+        sources = [f.name for f in functions]
+        labels = sorted({s.label_ for d in docs for n in sources for s in d.spans.get(n, [])})
+    if not labels:
+        raise HybridNERError(
+            "no labels: the lexicons are empty and no rule produced a labelled span"
+        )
+    return labels
+
+
+def _fit_aggregators(
+    docs: list[Doc],
+    sources: list[str],
+    labels: list[str],
+    *,
+    aggregator: str,
+    seed: int,
+    doc_level: bool,
+    **options: Any,
+) -> tuple[Any, list[LabellingFunction], HMMAggregator | MajorityAggregator]:
+    """Fit the aggregator (and, with ``doc_level``, the first round) on labelled docs.
+
+    The documents are aggregated on the way (the document-level functions read
+    the first round's spans). Returns ``(first_round, document_functions, model)``.
+    """
+    first_round = None
+    doc_functions: list[LabellingFunction] = []
+    if doc_level:
+        first_round = _make_aggregator(
+            aggregator, labels, sources, FIRST_ROUND, seed, **options
+        ).fit(docs)
+        doc_functions = document_functions(source=FIRST_ROUND)
+        for doc in docs:
+            first_round.aggregate(doc)
+            for function in doc_functions:
+                function(doc)
+        sources = sources + [f.name for f in doc_functions]
+    model = _make_aggregator(aggregator, labels, sources, AGGREGATED, seed, **options).fit(docs)
+    for doc in docs:
+        model.aggregate(doc)
+    return first_round, doc_functions, model
+
+
 def _make_aggregator(
-    kind: str, labels: list[str], sources: list[str], name: str, seed: int
+    kind: str, labels: list[str], sources: list[str], name: str, seed: int, **options: Any
 ) -> HMMAggregator | MajorityAggregator:
     if kind == "hmm":
-        return HMMAggregator(labels, sources=sources, name=name, seed=seed)
+        return HMMAggregator(labels, sources=sources, name=name, seed=seed, **options)
     return MajorityAggregator(labels, sources=sources, name=name)
 
 

@@ -207,22 +207,36 @@ def label(
     tokenizer: TokOpt = Tokenizer.fine,
     label_map: MapOpt = None,
     doc_level: DocLevelOpt = False,
+    n_process: Annotated[int, typer.Option(min=1, help="Worker processes for labelling and aggregation.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents per batch sent to a worker.")] = 1000,
+    max_fit_docs: Annotated[
+        int, typer.Option(min=1, help="The aggregator is fitted on a seeded sample of this many documents.")
+    ] = 10_000,
+    training_data: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write the training documents as DocBin shards in this folder (for spacy train)."),
+    ] = None,
+    min_confidence: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="With --training-data: aggregated spans below this are left unannotated.")
+    ] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
-    """Run only the weak-labelling stages and write weak.jsonl."""
-    from .bootstrap import weak_label
-    from .corpus import write_jsonl
+    """Run only the weak-labelling stages and write weak.jsonl, streaming, in bounded memory."""
+    from .streaming import label_corpus
 
     with _command(verbose, quiet):
-        weak = weak_label(
-            lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
+        summary = label_corpus(
+            lexicons, corpus=corpus, out=out, rules=rules, candidates=candidates, lang=lang,
             aggregator=aggregator.value, seed=seed, tokenizer=tokenizer.value,
-            label_map=_parse_map(label_map), doc_level=doc_level,
+            label_map=_parse_map(label_map), doc_level=doc_level, n_process=n_process,
+            batch_size=batch_size, max_fit_docs=max_fit_docs, training_data=training_data,
+            min_confidence=min_confidence,
         )
-        count = write_jsonl(out, weak.records())
-    typer.echo(f"wrote weak labels of {count} documents to {out}")
+    typer.echo(f"wrote weak labels of {summary.documents} documents to {out}")
+    if training_data is not None:
+        typer.echo(f"wrote {len(summary.shards)} training shard(s) to {training_data}")
 
 
 @app.command()

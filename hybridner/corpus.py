@@ -45,7 +45,7 @@ from spacy.util import (
 )
 
 from .errors import CorpusError, HybridNERError, OutputError
-from .labelling import check_label
+from .labelling import TEXT_KEY, check_label
 
 __all__ = [
     "GoldRecord",
@@ -474,6 +474,7 @@ def make_docs(
 
     for doc, record in nlp.pipe(pairs(), as_tuples=True, batch_size=batch_size):
         doc.user_data["id"] = record["id"]
+        doc.user_data[TEXT_KEY] = record["text"]
         yield doc
 
 

@@ -30,6 +30,7 @@ from spacy.util import filter_spans
 from .errors import RuleError
 
 __all__ = [
+    "DocBatch",
     "LabellingFunction",
     "FunctionRule",
     "RegexRule",
@@ -105,6 +106,49 @@ def _register(name: str, filename: str, lineno: int) -> None:
     _REGISTRY[(filename, name)] = lineno
 
 
+#: ``doc.user_data`` key of the text a Doc was made from (set by hybridner.corpus.make_docs).
+TEXT_KEY = "hybridner:text"
+
+
+class DocBatch:
+    """Documents labelled together, and what their labelling functions share.
+
+    The text of a ``Doc`` is rebuilt from its tokens at every ``doc.text``; a
+    batch computes it once for all functions (``texts``), and keeps other
+    per-document values the functions share (``shared``), such as the
+    whitespace-free view every gazetteer matches against.
+    """
+
+    __slots__ = ("docs", "_texts", "_shared", "_memo")
+
+    def __init__(self, docs: Sequence[Doc]) -> None:
+        self.docs = list(docs)
+        self._texts: list[str] | None = None
+        self._shared: dict[str, list[Any]] = {}
+        self._memo: dict[str, Any] = {}
+
+    @property
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            # the text a Doc was made from, when hybridner made it (Doc.text is
+            # rebuilt token by token at every call)
+            self._texts = [doc.user_data.get(TEXT_KEY) or doc.text for doc in self.docs]
+        return self._texts
+
+    def memo(self, key: str, make: Callable[[DocBatch], Any]) -> Any:
+        """``make(batch)``, computed once per batch and key."""
+        if key not in self._memo:
+            self._memo[key] = make(self)
+        return self._memo[key]
+
+    def shared(self, key: str, make: Callable[[Doc], Any]) -> list[Any]:
+        """``make(doc)`` for every document, computed once per batch and key."""
+        values = self._shared.get(key)
+        if values is None:
+            values = self._shared[key] = [make(doc) for doc in self.docs]
+        return values
+
+
 class LabellingFunction:
     """Base class of all labelling functions.
 
@@ -131,6 +175,11 @@ class LabellingFunction:
     def labels(self) -> list[str]:
         """The labels this function is known to produce (empty when it yields its own)."""
         return [self.label] if self.label else []
+
+    def label_batch(self, batch: DocBatch) -> None:
+        """Label every document of a batch (subclasses scan batches faster)."""
+        for doc in batch.docs:
+            self(doc)
 
     def __call__(self, doc: Doc) -> Doc:
         try:
@@ -299,8 +348,18 @@ class RegexRule(LabellingFunction):
             raise RuleError(f"regex rule {name!r}: invalid pattern {pattern!r}: {err}") from err
         self.alignment = alignment
 
+    def label_batch(self, batch: DocBatch) -> None:
+        """Scan the batch's texts (computed once for all rules) and store the spans."""
+        name = self.name
+        for doc, text in zip(batch.docs, batch.texts, strict=True):
+            spans = list(self._spans(doc, text))
+            doc.spans[name] = filter_spans(spans) if len(spans) > 1 else spans
+
     def find(self, doc: Doc) -> Iterator[Span]:
-        for match in self.pattern.finditer(doc.text):
+        return self._spans(doc, doc.text)
+
+    def _spans(self, doc: Doc, text: str) -> Iterator[Span]:
+        for match in self.pattern.finditer(text):
             start, end = match.span()
             if start == end:  # a pattern that can match the empty string
                 continue
@@ -457,8 +516,13 @@ def apply_functions(
     docs: Iterable[Doc],
     *,
     log_every: int = 1000,
+    batch_size: int = 256,
 ) -> Iterator[Doc]:
-    """Run every labelling function on every document, lazily.
+    """Run every labelling function on every document, lazily, batch by batch.
+
+    Each function labels a batch of ``batch_size`` documents at a time
+    (:meth:`LabellingFunction.label_batch`), so that what functions share, such
+    as the documents' texts, is computed once.
 
     >>> docs = apply_functions([dose], nlp.pipe(texts))  # doctest: +SKIP
     """
@@ -468,14 +532,29 @@ def apply_functions(
         raise RuleError(f"two labelling functions share the name(s) {duplicates}; rename them")
     started = time.perf_counter()
     count = 0
-    for count, doc in enumerate(docs, start=1):
+    logged = 0
+    for chunk in _chunks(docs, batch_size):
+        batch = DocBatch(chunk)
         for function in functions:
-            function(doc)
-        if log_every and count % log_every == 0:
+            function.label_batch(batch)
+        count += len(chunk)
+        if log_every and count - logged >= log_every:
+            logged = count
             logger.info(
                 "labelled %d documents (%.0f docs/s)",
                 count,
                 count / max(time.perf_counter() - started, 1e-9),
             )
-        yield doc
+        yield from chunk
     logger.debug("labelled %d documents with %d functions", count, len(functions))
+
+
+def _chunks(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
+    chunk: list[Doc] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick
+import numpy as np
+from spacy.attrs import IDX, IS_SPACE, LENGTH
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from .errors import LexiconError, RuleError
-from .labelling import LabellingFunction, check_label
+from .labelling import DocBatch, LabellingFunction, check_label
 
 __all__ = [
     "rename_labels",
@@ -51,6 +53,9 @@ _GAP_MASK = (1 << _GAP_BITS) - 1
 # inside tokens; they are looked up in a dict over runs of short tokens instead.
 _SHORT = 4
 _WHITESPACE = re.compile(r"\s")
+_WHITESPACE_RUNS = re.compile(r"\s+")
+#: str.isspace() of every code point up to U+3000 (the last whitespace code point)
+_IS_SPACE = np.array([chr(i).isspace() for i in range(0x3001)], dtype=bool)
 _JSONL_EXAMPLE = '{"term": "aspirin", "label": "Drug"}'
 
 
@@ -428,6 +433,63 @@ class _DocView:
         return self._folded
 
 
+class _BatchView:
+    """A batch of documents without whitespace, as arrays (see :class:`_DocView`).
+
+    The texts of the batch are joined, whitespace is removed, and numpy arrays
+    map each position of that text to the token starting or ending there:
+    building it costs a few array operations per batch instead of Python work
+    per token, and matching costs Python work per match only. ``ok`` is False
+    when a token holds whitespace (a custom tokenizer); the per-document path
+    handles such batches.
+    """
+
+    def __init__(self, docs: Sequence[Doc], texts: Sequence[str]) -> None:
+        self.n_docs = len(docs)
+        self._folded: str | None = None
+        arrays = [doc.to_array([IDX, LENGTH, IS_SPACE]).reshape(-1, 3) for doc in docs]
+        n_tokens = np.array([len(a) for a in arrays], dtype=np.int64)
+        table = np.concatenate(arrays).astype(np.int64) if arrays else np.zeros((0, 3), np.int64)
+        lengths = np.array([len(t) + 1 for t in texts], dtype=np.int64)
+        char_offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(texts) else lengths
+        token_offsets = np.concatenate([[0], np.cumsum(n_tokens)[:-1]]) if len(docs) else n_tokens
+        doc_of = np.repeat(np.arange(len(docs)), n_tokens)
+        joined = "\n".join(texts)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        space = np.zeros(len(codes), dtype=bool)
+        small = codes < len(_IS_SPACE)
+        space[small] = _IS_SPACE[codes[small]]
+        before = np.concatenate([[0], np.cumsum(space)])  # whitespace characters before i
+        keep = (table[:, 2] == 0) & (table[:, 1] > 0)
+        index = np.nonzero(keep)[0]
+        starts = table[index, 0] + char_offsets[doc_of[index]]
+        ends = starts + table[index, 1]
+        self.ok = not np.any(before[ends] - before[starts])
+        if not self.ok:
+            return
+        cstart = starts - before[starts]
+        cend = ends - before[ends]
+        self.text = _WHITESPACE_RUNS.sub("", joined)
+        size = len(self.text) + 1
+        ranks = np.arange(len(index))
+        self.start_rank = np.full(size, -1, dtype=np.int64)
+        self.start_rank[cstart] = ranks
+        self.end_rank = np.full(size, -1, dtype=np.int64)
+        self.end_rank[cend] = ranks
+        gap = np.ones(len(index), dtype=bool)
+        gap[1:] = starts[1:] > ends[:-1]
+        self.gaps = np.cumsum(gap)
+        self.doc = doc_of[index]
+        self.token = index - token_offsets[self.doc]
+        self.cstart, self.cend = cstart, cend
+
+    @property
+    def folded(self) -> str:
+        if self._folded is None:
+            self._folded = _fold(self.text)
+        return self._folded
+
+
 def _select_longest(candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Keep the longest candidates first, then the leftmost, without overlaps."""
     candidates.sort(key=lambda c: (c[0] - c[1], c[0]))
@@ -533,6 +595,80 @@ class Gazetteer(LabellingFunction):
             automaton.make_automaton()
         self._automaton = automaton
         self._short = short
+
+    def label_batch(self, batch: DocBatch) -> None:
+        """Match a whole batch at once; the batch view is shared by all gazetteers."""
+        name, label = self.name, self.label
+        view = batch.memo("gazetteer:batch-view", lambda b: _BatchView(b.docs, b.texts))
+        if view.ok:
+            found = self._find_batch(view)
+        else:
+            views = batch.shared("gazetteer:view", _DocView)
+            found = [self._find(v) for v in views]
+        for doc, matches in zip(batch.docs, found, strict=True):
+            doc.spans[name] = [Span(doc, start, end, label=label) for start, end in matches]
+
+    def _find_batch(self, view: _BatchView) -> list[list[tuple[int, int]]]:
+        """Token offsets of the matches in each document of a batch (as :meth:`find`)."""
+        text = view.text if self.case_sensitive else view.folded
+        firsts: list[np.ndarray] = []
+        lasts: list[np.ndarray] = []
+        if self._short and len(view.cstart):
+            firsts_s, lasts_s = self._short_matches(view, text)
+            firsts.append(firsts_s)
+            lasts.append(lasts_s)
+        if len(self._automaton) and text:
+            hits = np.array(list(self._automaton.iter(text)), dtype=np.int64).reshape(-1, 2)
+            if len(hits):
+                last, value = hits[:, 0], hits[:, 1]
+                first = view.start_rank[last + 1 - (value >> _GAP_BITS)]
+                final = view.end_rank[last + 1]
+                ok = (first >= 0) & (final >= 0)
+                first, final, value = first[ok], final[ok], value[ok]
+                ok = (view.doc[first] == view.doc[final]) & (
+                    view.gaps[final] - view.gaps[first] <= (value & _GAP_MASK)
+                )
+                firsts.append(first[ok])
+                lasts.append(final[ok])
+        found: list[list[tuple[int, int]]] = [[] for _ in range(view.n_docs)]
+        if not firsts:
+            return found
+        first = np.concatenate(firsts)
+        final = np.concatenate(lasts)
+        if not len(first):
+            return found
+        docs = view.doc[first].tolist()
+        starts = view.token[first].tolist()
+        ends = (view.token[final] + 1).tolist()
+        for doc, start, end in zip(docs, starts, ends, strict=True):
+            found[doc].append((start, end))
+        for i, candidates in enumerate(found):
+            if len(candidates) > 1:
+                found[i] = _select_longest(candidates)
+        return found
+
+    def _short_matches(self, view: _BatchView, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of whole tokens at most ``_SHORT`` characters long found in the short keys."""
+        short = self._short
+        cstart, cend, gaps, doc = view.cstart, view.cend, view.gaps, view.doc
+        n = len(cstart)
+        firsts, lasts = [], []
+        for width in range(_SHORT):
+            first = np.arange(n - width)
+            final = first + width
+            ok = (cend[final] - cstart[first] <= _SHORT) & (doc[first] == doc[final])
+            if not ok.any():
+                break
+            first, final = first[ok], final[ok]
+            for f, g, a, b in zip(
+                first.tolist(), final.tolist(), cstart[first].tolist(), cend[final].tolist(),
+                strict=True,
+            ):
+                value = short.get(text[a:b])
+                if value is not None and gaps[g] - gaps[f] <= (value & _GAP_MASK):
+                    firsts.append(f)
+                    lasts.append(g)
+        return np.array(firsts, dtype=np.int64), np.array(lasts, dtype=np.int64)
 
     def find(self, doc: Doc) -> list[tuple[int, int]]:
         """Token offsets ``(start, end)`` of the matches, longest-leftmost, sorted."""

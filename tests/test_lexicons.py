@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import spacy
+from spacy.tokens import Doc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hybridner.corpus import make_nlp
+from hybridner.corpus import make_docs, make_nlp
 from hybridner.errors import LexiconError
 from hybridner.evaluation import score_entities
-from hybridner.labelling import LabellingFunction
+from hybridner.labelling import DocBatch, LabellingFunction
 from hybridner.lexicons import Gazetteer, Lexicon, lexicon_functions, load_lexicons, match_longest
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
@@ -275,6 +276,37 @@ def test_lexicons_gazetteer_agrees_with_naive_reference(
     doc = NLP(text)
     g = gazetteer(terms, case_sensitive=case_sensitive)
     assert g.find(doc) == reference_matches(doc, terms, case_sensitive)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    terms=st.lists(TERM, min_size=1, max_size=6),
+    texts=st.lists(TEXT, min_size=1, max_size=5),
+    case_sensitive=st.booleans(),
+)
+def test_lexicons_batch_matching_agrees_with_reference(
+    terms: list[str], texts: list[str], case_sensitive: bool
+) -> None:
+    """Matching a whole batch at once finds, per document, what the naive matcher finds."""
+    docs = list(make_docs(NLP, ({"id": i, "text": t} for i, t in enumerate(texts))))
+    g = gazetteer(terms, case_sensitive=case_sensitive)
+    g.label_batch(DocBatch(docs))
+    for doc in docs:
+        found = [(s.start, s.end) for s in doc.spans[g.name]]
+        assert found == reference_matches(doc, terms, case_sensitive)
+
+
+def test_lexicons_batch_matching_with_whitespace_inside_tokens() -> None:
+    """A tokenizer that leaves whitespace inside tokens takes the per-document path."""
+    nlp = spacy.blank("en")
+    g = gazetteer(["type 2 diabetes", "ab"], case_sensitive=False)
+    docs = [
+        Doc(nlp.vocab, words=["type 2", "diabetes", "and", "ab"], spaces=[True, True, True, False]),
+        nlp("No match here, but type 2 diabetes again."),
+    ]
+    g.label_batch(DocBatch(docs))
+    assert [(s.text) for s in docs[0].spans[g.name]] == ["type 2 diabetes", "ab"]
+    assert [(s.text) for s in docs[1].spans[g.name]] == ["type 2 diabetes"]
 
 
 # ------------------------------------------------------------------------- quality

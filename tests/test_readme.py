@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -21,8 +22,24 @@ def test_readme_names_are_exported():
             used.update(n.strip() for n in names.split(","))
         used.update(re.findall(r"\bhybridner\.([A-Za-z_]\w*)", block))
     assert used, "the README shows the Python API"
-    missing = sorted(n for n in used if n not in hybridner.__all__)
+    # hybridner.<submodule> (such as hybridner.spark, an optional extra) is fine too
+    missing = sorted(
+        n for n in used
+        if n not in hybridner.__all__ and importlib.util.find_spec(f"hybridner.{n}") is None
+    )
     assert not missing, f"README uses names the facade does not export: {missing}"
+
+
+def test_readme_submodule_names_exist():
+    """Names used as hybridner.<module>.<name> exist in that module."""
+    for block in _python_blocks():
+        for module, name in re.findall(r"\bhybridner\.([a-z_]+)\.([A-Za-z_]\w*)", block):
+            if importlib.util.find_spec(f"hybridner.{module}") is None:
+                continue
+            source = (Path(hybridner.__file__).parent / f"{module}.py").read_text("utf8")
+            assert re.search(rf"^def {name}\b|^class {name}\b|^{name} =", source, re.M), (
+                f"README uses hybridner.{module}.{name}, which does not exist"
+            )
 
 
 def test_readme_rule_example_is_valid_rule_file(tmp_path, nlp):

@@ -1,0 +1,150 @@
+"""Streaming weak labelling: bounded memory, worker processes, same output as in memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+from conftest import TinyProject
+from spacy.tokens import DocBin
+from typer.testing import CliRunner
+
+from hybridner import weak_label
+from hybridner.cli import app
+from hybridner.errors import HybridNERError, RuleError
+from hybridner.streaming import label_corpus, ordered_map, sample_records
+
+runner = CliRunner()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text("utf8").splitlines()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_streaming_ordered_map_keeps_order_and_reads_ahead_boundedly() -> None:
+    read: list[int] = []
+
+    def items():
+        for i in range(50):
+            read.append(i)
+            yield i
+
+    results = ordered_map(_square, items(), n_process=2, max_pending=4)
+    first = next(results)
+    assert first == 0
+    assert len(read) <= 5, "the input stream must not be read far ahead"
+    assert [first, *results] == [i * i for i in range(50)]
+    assert list(ordered_map(_square, range(5))) == [0, 1, 4, 9, 16]
+    with pytest.raises(HybridNERError, match="n_process"):
+        list(ordered_map(_square, range(3), n_process=0))
+
+
+def test_streaming_sample_records_is_seeded_bounded_and_ordered() -> None:
+    records = [{"id": i, "text": str(i)} for i in range(1000)]
+    sample, count = sample_records(iter(records), 50, seed=3)
+    again, _ = sample_records(iter(records), 50, seed=3)
+    other, _ = sample_records(iter(records), 50, seed=4)
+    assert count == 1000 and len(sample) == 50
+    assert sample == again and sample != other
+    ids = [r["id"] for r in sample]
+    assert ids == sorted(ids)
+    assert max(ids) > 500, "a reservoir sample must reach the end of the stream"
+    small, count = sample_records(iter(records[:10]), 50)
+    assert small == records[:10] and count == 10
+
+
+def test_streaming_matches_in_memory_weak_label(tiny_project: TinyProject) -> None:
+    out = tiny_project.root / "weak.jsonl"
+    summary = label_corpus(
+        tiny_project.lexicons, corpus=tiny_project.corpus, out=out, batch_size=7
+    )
+    weak = weak_label(tiny_project.lexicons, corpus=tiny_project.corpus)
+    expected = [json.dumps(r, ensure_ascii=False) for r in weak.records()]
+    assert _lines(out) == expected
+    assert summary.documents == 80 and summary.fit_documents == 80
+    assert summary.tokens == sum(len(d) for d in weak.docs)
+
+
+@pytest.mark.slow
+def test_streaming_same_output_for_any_process_count_and_batch(tiny_project: TinyProject) -> None:
+    outputs = []
+    for n_process, batch_size in ((1, 1000), (2, 9), (2, 1)):
+        out = tiny_project.root / f"weak-{n_process}-{batch_size}.jsonl"
+        label_corpus(
+            tiny_project.lexicons, corpus=tiny_project.corpus, out=out, doc_level=True,
+            n_process=n_process, batch_size=batch_size, max_fit_docs=30, seed=1,
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_streaming_fits_on_a_bounded_sample(tiny_project: TinyProject) -> None:
+    out = tiny_project.root / "weak.jsonl"
+    fitted = []
+    summary = label_corpus(
+        tiny_project.lexicons, corpus=tiny_project.corpus, out=out, max_fit_docs=20,
+        on_fitted=lambda weak: fitted.append(len(weak.docs)),
+    )
+    assert fitted == [20] and summary.fit_documents == 20
+    assert len(_lines(out)) == 80  # every document is labelled all the same
+
+
+def test_streaming_training_shards(tiny_project: TinyProject) -> None:
+    shards = tiny_project.root / "train"
+    summary = label_corpus(
+        tiny_project.lexicons, corpus=tiny_project.corpus, out=tiny_project.root / "weak.jsonl",
+        batch_size=25, training_data=shards,
+    )
+    assert sorted(p.name for p in shards.iterdir()) == [p.name for p in summary.shards]
+    assert len(summary.shards) == 4
+    vocab = spacy.blank("en").vocab
+    docs = [d for p in sorted(shards.iterdir()) for d in DocBin().from_disk(p).get_docs(vocab)]
+    assert len(docs) == 80
+    assert sum(len(d.ents) for d in docs) > 0
+    # spaCy's corpus reader takes the folder as it is
+    from spacy.training import Corpus
+
+    nlp = spacy.blank("en")
+    assert len(list(Corpus(shards)(nlp))) == 80
+
+
+def test_streaming_failure_leaves_nothing_half_written(tiny_project: TinyProject) -> None:
+    (tiny_project.rules / "bad.py").write_text(
+        "from hybridner import labelling_function\n\n"
+        "@labelling_function(label='Drug')\n"
+        "def explodes(doc):\n"
+        "    if doc.user_data.get('id') == 'doc-60':\n"
+        "        raise ValueError('boom')\n"
+        "    return []\n",
+        "utf8",
+    )
+    out = tiny_project.root / "weak.jsonl"
+    out.write_text("previous\n", "utf8")
+    shards = tiny_project.root / "train"
+    with pytest.raises(RuleError, match="explodes"):
+        label_corpus(
+            tiny_project.lexicons, corpus=tiny_project.corpus, out=out, batch_size=10,
+            training_data=shards, max_fit_docs=10,
+        )
+    assert _lines(out) == ["previous"]
+    assert not shards.exists()
+    assert [p.name for p in tiny_project.root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_streaming_cli_label(tiny_project: TinyProject) -> None:
+    out = tiny_project.root / "weak.jsonl"
+    result = runner.invoke(app, [
+        "label", str(tiny_project.lexicons), "--corpus", str(tiny_project.corpus),
+        "--out", str(out), "--n-process", "2", "--batch-size", "16",
+        "--training-data", str(tiny_project.root / "train"), "--max-fit-docs", "40",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "wrote weak labels of 80 documents" in result.stdout
+    assert "training shard(s)" in result.stdout
+    assert len(_lines(out)) == 80
