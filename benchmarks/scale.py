@@ -325,6 +325,47 @@ def stage_annotate(corpus: Path, model: Path, n_process: int = 1, **_: Any) -> d
     return {"seconds": time.perf_counter() - started, "entities": ents, "n_process": n_process}
 
 
+def stage_train(corpus: Path, data: Path, model: Path, **_: Any) -> dict[str, Any]:
+    """hybridner's training (spaCy's loop via train_model), one epoch on the weak labels."""
+    from spacy.tokens import DocBin
+
+    from hybridner.corpus import gold_docs, make_nlp, read_gold
+    from hybridner.streaming import label_corpus
+    from hybridner.training import train_model
+
+    work = Path(model)  # a folder for this stage's run (the orchestrator passes it)
+    label_corpus(
+        data / "bc5cdr" / "lexicons", corpus=corpus, out=work / "weak.jsonl",
+        rules=ROOT / "benchmarks" / "bc5cdr", default_rules=False,
+        training_data=work / "shards", max_fit_docs=FIT_SAMPLE,
+    )
+    nlp = make_nlp("en")
+    train = [d for p in sorted((work / "shards").iterdir()) for d in DocBin().from_disk(p).get_docs(nlp.vocab)]
+    dev = gold_docs(nlp, read_gold(data / "bc5cdr" / "dev.jsonl")[:100])
+    result = train_model(train, dev, output_dir=work / "run", max_epochs=1, patience=0)
+    words = sum(len(d) for d in train)
+    return {"seconds": result.seconds, "words": words}
+
+
+def stage_train_spacy(corpus: Path, model: Path, **_: Any) -> dict[str, Any]:
+    """spaCy's own training (``spacy.cli.train.train``) on the config and data hybridner wrote."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from spacy.cli.train import train
+
+    run = Path(model) / "run"
+    overrides = {
+        "paths.train": str(run / "corpus" / "train.spacy"),
+        "paths.dev": str(run / "corpus" / "dev.spacy"),
+        "training.max_epochs": 1, "training.patience": 0,
+    }
+    started = time.perf_counter()
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        train(run / "config.cfg", run / "spacy-train", overrides=overrides)
+    return {"seconds": time.perf_counter() - started}
+
+
 STAGES = {name[len("stage_"):]: f for name, f in globals().items() if name.startswith("stage_")}
 
 
@@ -388,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--baseline-max", type=int, default=100_000,
                         help="largest size at which the slow skweak baselines run")
+    parser.add_argument("--full-max", type=int, default=100_000,
+                        help="above this size only the streaming label job (2 processes) runs")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -421,29 +464,37 @@ def main(argv: list[str] | None = None) -> int:
             write_corpus(args.data, n, corpus)
             row: dict[str, Any] = {}
             baselines = n <= args.baseline_max
+            full = n <= args.full_max
             row["tokenize_spacy"] = run_stage("tokenize_spacy", corpus, args.data)
             row["tokenize"] = run_stage("tokenize", corpus, args.data)
-            if baselines:
-                row["gazetteer_skweak"] = run_stage("gazetteer_skweak", corpus, args.data)
-            row["gazetteer"] = run_stage("gazetteer", corpus, args.data)
-            row["labelling"] = run_stage("labelling", corpus, args.data)
-            if baselines:
-                row["hmm_skweak"] = run_stage("hmm_skweak", corpus, args.data)
-            if _has_numpy_engine():
-                row["hmm_numpy"] = run_stage("hmm_numpy", corpus, args.data)
+            if full:
                 if baselines:
-                    row["hmm_agreement"] = agreement(
-                        row["hmm_skweak"]["spans_file"], row["hmm_numpy"]["spans_file"]
-                    )
-            for n_process in (1, 2):
+                    row["gazetteer_skweak"] = run_stage("gazetteer_skweak", corpus, args.data)
+                row["gazetteer"] = run_stage("gazetteer", corpus, args.data)
+                row["labelling"] = run_stage("labelling", corpus, args.data)
+                if baselines:
+                    row["hmm_skweak"] = run_stage("hmm_skweak", corpus, args.data)
+                if _has_numpy_engine():
+                    row["hmm_numpy"] = run_stage("hmm_numpy", corpus, args.data)
+                    if baselines:
+                        row["hmm_agreement"] = agreement(
+                            row["hmm_skweak"]["spans_file"], row["hmm_numpy"]["spans_file"]
+                        )
+            for n_process in (1, 2) if full else (2,):
                 row[f"label_corpus_{n_process}"] = run_stage(
                     "label_corpus", corpus, args.data, n_process=n_process
                 )
-            row["annotate_spacy"] = run_stage("annotate_spacy", corpus, args.data, model=model)
-            for n_process in (1, 2):
-                row[f"annotate_{n_process}"] = run_stage(
-                    "annotate", corpus, args.data, model=model, n_process=n_process
-                )
+            if full:
+                row["annotate_spacy"] = run_stage("annotate_spacy", corpus, args.data, model=model)
+                for n_process in (1, 2):
+                    row[f"annotate_{n_process}"] = run_stage(
+                        "annotate", corpus, args.data, model=model, n_process=n_process
+                    )
+            if n == sizes[0]:
+                train_dir = work / f"train-{n}"
+                train_dir.mkdir()
+                row["train"] = run_stage("train", corpus, args.data, model=train_dir)
+                row["train_spacy"] = run_stage("train_spacy", corpus, args.data, model=train_dir)
             row["tokens"] = row["tokenize"]["tokens"]
             results["sizes"][str(n)] = row
             args.results.mkdir(parents=True, exist_ok=True)
@@ -484,6 +535,8 @@ def render(results: dict[str, Any]) -> str:
         "annotate_spacy": ("baseline: nlp.pipe (same model)", None),
         "annotate_1": ("hybridner annotate, 1 process", "annotate_spacy"),
         "annotate_2": ("hybridner annotate, 2 processes", "annotate_spacy"),
+        "train_spacy": ("baseline: `spacy train`, 1 epoch on the same data and config", None),
+        "train": ("hybridner training (train_model), 1 epoch", "train_spacy"),
     }
     for n, row in results["sizes"].items():
         tokens = row["tokens"]

@@ -323,6 +323,9 @@ def annotate(
     input: Annotated[Path, typer.Argument(help="Texts: .txt, .jsonl or a folder of .txt.")],
     out: Annotated[Optional[Path], typer.Option(help="JSONL file to write (default: standard output).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per nlp.pipe batch.")] = 256,
+    n_process: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each loads the model once); 1 unless cores are idle.")
+    ] = 1,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
@@ -332,7 +335,7 @@ def annotate(
 
     with _command(verbose, quiet):
         ner = load(model)
-        records = ner.annotate(read_texts(input), batch_size=batch_size)
+        records = ner.annotate(read_texts(input), batch_size=batch_size, n_process=n_process)
         if out is None:
             for record in records:
                 typer.echo(json.dumps(record, ensure_ascii=False))

@@ -239,6 +239,21 @@ def test_cli_annotate_jsonl_to_file(trained: tuple[Path, object], project: TinyP
 
 
 @pytest.mark.slow
+def test_cli_annotate_worker_processes_same_output(trained: tuple[Path, object], project: TinyProject) -> None:
+    out, _ = trained
+    targets = []
+    for n_process, batch_size in (("1", "256"), ("2", "7")):
+        target = project.root / f"annotated-{n_process}.jsonl"
+        result = runner.invoke(app, [
+            "annotate", str(out / "model"), str(project.corpus), "--out", str(target),
+            "--n-process", n_process, "--batch-size", batch_size,
+        ])
+        assert result.exit_code == 0, result.output
+        targets.append(target.read_bytes())
+    assert targets[0] == targets[1]
+
+
+@pytest.mark.slow
 def test_cli_annotate_txt_to_stdout(trained: tuple[Path, object], tmp_path: Path) -> None:
     out, _ = trained
     texts = ["The patient was started on aspirin for asthma .", "", "No change to warfarin ."]
