@@ -252,7 +252,7 @@ def _hmm(corpus: Path, data: Path, engine: str, max_fit_docs: int | None) -> dic
 
     docs, labels, sources = _labelled(corpus, data)
     options: dict[str, Any] = {"max_fit_docs": max_fit_docs}
-    if engine != "skweak":
+    if _has_numpy_engine():
         options["engine"] = engine
     aggregator = HMMAggregator(labels, sources=sources, seed=0, **options)
     started = time.perf_counter()
@@ -285,7 +285,7 @@ def stage_label_corpus(corpus: Path, data: Path, n_process: int = 1, **_: Any) -
 
     out = Path(tempfile.mkdtemp()) / "weak.jsonl"
     options = {"engine": "numpy"} if _has_numpy_engine() else {}
-    started = time.perf_counter()
+    started = time.perf_counter()  # the whole job: fit sample, labelling, HMM, writing
     summary = label_corpus(
         data / "bc5cdr" / "lexicons", corpus=corpus, out=out, rules=ROOT / "benchmarks" / "bc5cdr",
         candidates=data / "bc5cdr" / "candidates.txt", default_rules=False, n_process=n_process,

@@ -52,7 +52,7 @@ from .errors import CorpusError, HybridNERError, OutputError
 from .evaluation import evaluate_on_gold, gold_layers
 from .htmlreport import write_report_html
 from .inference import ModelFunction
-from .labelling import CANDIDATE, LabellingFunction, apply_functions, load_rules
+from .labelling import CANDIDATE, LabellingFunction, _chunks, apply_functions, load_rules
 from .lexicons import (
     Gazetteer,
     Lexicon,
@@ -114,30 +114,34 @@ class WeakLabels:
         for doc in self.docs:
             function(doc)
         self.functions.append(function)
+        options = {}
+        if isinstance(previous_aggregator, HMMAggregator):
+            options = {"engine": previous_aggregator.engine,
+                       "max_fit_docs": previous_aggregator.max_fit_docs}
         self.aggregator = _make_aggregator(
             previous_aggregator.kind, self.labels, self.function_names, AGGREGATED,
-            getattr(previous_aggregator, "seed", 0),
+            getattr(previous_aggregator, "seed", 0), **options,
         ).fit(self.docs)
-        for doc in self.docs:
-            self.aggregator.aggregate(doc)
+        for _doc in self.aggregator.pipe(self.docs):
+            pass
 
         def undo() -> None:
             self.functions[:] = previous_functions
             self.aggregator = previous_aggregator
-            for doc in self.docs:
-                previous_aggregator.aggregate(doc)
+            for _doc in previous_aggregator.pipe(self.docs):
+                pass
 
         return undo
 
-    def label(self, docs: Iterable[Doc]) -> Iterator[Doc]:
-        """Label and aggregate new documents exactly as the corpus was, lazily."""
-        for doc in apply_functions(self.functions, docs):
+    def label(self, docs: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
+        """Label and aggregate new documents exactly as the corpus was, lazily, in batches."""
+        labelled = apply_functions(self.functions, docs, batch_size=batch_size)
+        for chunk in _chunks(labelled, batch_size):
             if self.first_round is not None:
-                self.first_round.aggregate(doc)
-                for function in self.document_functions:
-                    function(doc)
-            self.aggregator.aggregate(doc)
-            yield doc
+                for doc in self.first_round.pipe(chunk):
+                    for function in self.document_functions:
+                        function(doc)
+            yield from self.aggregator.pipe(chunk)
 
     def records(self) -> list[dict[str, Any]]:
         """The ``weak.jsonl`` records."""
@@ -206,6 +210,7 @@ def weak_label(
     label_map: Mapping[str, str] | None = None,
     doc_level: bool = False,
     default_rules: bool = True,
+    hmm_engine: Literal["numpy", "skweak"] = "numpy",
 ) -> WeakLabels:
     """Apply lexicons, rules and candidates to a corpus and aggregate their votes.
 
@@ -216,7 +221,8 @@ def weak_label(
     ``label_map`` renames lexicon labels to the task's (see
     :func:`hybridner.lexicons.rename_labels`). ``doc_level`` adds a second
     aggregation round in which document-level functions vote (see
-    :mod:`hybridner.doclevel`).
+    :mod:`hybridner.doclevel`). ``hmm_engine`` picks the HMM's implementation:
+    hybridner's vectorised ``"numpy"`` one or skweak's own (same model, same output).
 
     >>> weak = weak_label("lexicons/", corpus="texts.jsonl")  # doctest: +SKIP
     >>> weak.docs[0].spans["aggregated"]  # doctest: +SKIP
@@ -250,13 +256,17 @@ def weak_label(
     labels = _labels_of(labels, docs, functions)
     first_round, doc_functions, model = _fit_aggregators(
         docs, [f.name for f in functions], labels, aggregator=aggregator, seed=seed,
-        doc_level=doc_level,
+        doc_level=doc_level, **_hmm_options(aggregator, hmm_engine),
     )
     timings["aggregation"] = time.perf_counter() - started
     return WeakLabels(
         nlp, docs, functions, model, labels, candidate_fns, timings,
         first_round=first_round, document_functions=doc_functions,
     )
+
+
+def _hmm_options(aggregator: str, engine: str) -> dict[str, Any]:
+    return {"engine": engine} if aggregator == "hmm" else {}
 
 
 def _labels_of(
@@ -295,14 +305,13 @@ def _fit_aggregators(
             aggregator, labels, sources, FIRST_ROUND, seed, **options
         ).fit(docs)
         doc_functions = document_functions(source=FIRST_ROUND)
-        for doc in docs:
-            first_round.aggregate(doc)
+        for doc in first_round.pipe(docs):
             for function in doc_functions:
                 function(doc)
         sources = sources + [f.name for f in doc_functions]
     model = _make_aggregator(aggregator, labels, sources, AGGREGATED, seed, **options).fit(docs)
-    for doc in docs:
-        model.aggregate(doc)
+    for _doc in model.pipe(docs):
+        pass
     return first_round, doc_functions, model
 
 
@@ -311,7 +320,7 @@ def _make_aggregator(
 ) -> HMMAggregator | MajorityAggregator:
     if kind == "hmm":
         return HMMAggregator(labels, sources=sources, name=name, seed=seed, **options)
-    return MajorityAggregator(labels, sources=sources, name=name)
+    return MajorityAggregator(labels, sources=sources, name=name)  # nothing to set
 
 
 @dataclass
@@ -413,6 +422,7 @@ def bootstrap(
     augment: float = 0.0,
     self_training: int = 0,
     vectors: str | Path | None = None,
+    hmm_engine: Literal["numpy", "skweak"] = "numpy",
     default_rules: bool = True,
     html: bool = True,
     overwrite: bool = False,
@@ -463,7 +473,7 @@ def bootstrap(
     weak = weak_label(
         lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
         aggregator=aggregator, seed=seed, tokenizer=tokenizer, label_map=label_map,
-        doc_level=doc_level, default_rules=default_rules,
+        doc_level=doc_level, default_rules=default_rules, hmm_engine=hmm_engine,
     )
     timings = dict(weak.timings)
 
@@ -596,6 +606,7 @@ def bootstrap(
             "label_map": dict(label_map or {}), "doc_level": doc_level,
             "augment": augment, "self_training": self_training,
             "vectors": None if settings_vectors is None else str(settings_vectors),
+            "hmm_engine": hmm_engine,
         }, layers=layers)
         with atomic_open(tmp / "report.json") as handle:
             json.dump(report, handle, indent=1)

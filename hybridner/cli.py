@@ -36,6 +36,11 @@ class Aggregator(str, Enum):
     majority = "majority"
 
 
+class HMMEngine(str, Enum):
+    numpy = "numpy"
+    skweak = "skweak"
+
+
 class Tokenizer(str, Enum):
     fine = "fine"
     spacy = "spacy"
@@ -96,6 +101,10 @@ CandidatesOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option(help="spaCy language code of the blank pipeline.")]
 AggOpt = Annotated[Aggregator, typer.Option(help="How the labelling functions' votes are combined.")]
+EngineOpt = Annotated[
+    HMMEngine,
+    typer.Option(help="The HMM's implementation: hybridner's vectorised one or skweak's (same output)."),
+]
 MapOpt = Annotated[
     Optional[list[str]],
     typer.Option(
@@ -141,6 +150,7 @@ def bootstrap(
     out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path("runs/bootstrap"),
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
+    hmm_engine: EngineOpt = HMMEngine.numpy,
     tokenizer: TokOpt = Tokenizer.fine,
     label_map: MapOpt = None,
     doc_level: DocLevelOpt = False,
@@ -178,6 +188,7 @@ def bootstrap(
             tokenizer=tokenizer.value, label_map=_parse_map(label_map), doc_level=doc_level,
             augment=augment, self_training=self_training,
             min_confidence=min_confidence, vectors=vectors, html=html, overwrite=overwrite,
+            hmm_engine=hmm_engine.value,
         )
     report = result.report
     typer.echo(f"model written to {result.model_path}")
@@ -204,6 +215,7 @@ def label(
     candidates: CandidatesOpt = None,
     lang: LangOpt = "en",
     aggregator: AggOpt = Aggregator.hmm,
+    hmm_engine: EngineOpt = HMMEngine.numpy,
     tokenizer: TokOpt = Tokenizer.fine,
     label_map: MapOpt = None,
     doc_level: DocLevelOpt = False,
@@ -232,7 +244,7 @@ def label(
             aggregator=aggregator.value, seed=seed, tokenizer=tokenizer.value,
             label_map=_parse_map(label_map), doc_level=doc_level, n_process=n_process,
             batch_size=batch_size, max_fit_docs=max_fit_docs, training_data=training_data,
-            min_confidence=min_confidence,
+            min_confidence=min_confidence, hmm_engine=hmm_engine.value,
         )
     typer.echo(f"wrote weak labels of {summary.documents} documents to {out}")
     if training_data is not None:

@@ -41,6 +41,7 @@ from .bootstrap import (
     WeakLabels,
     _fit_aggregators,
     _functions,
+    _hmm_options,
     _labels_of,
     _load_candidates,
 )
@@ -218,6 +219,7 @@ def label_corpus(
     max_fit_docs: int = 10_000,
     training_data: str | Path | None = None,
     min_confidence: float = 0.5,
+    hmm_engine: Literal["numpy", "skweak"] = "numpy",
     aggregator_options: Mapping[str, Any] | None = None,
     on_fitted: Callable[[WeakLabels], None] | None = None,
 ) -> LabelSummary:
@@ -268,7 +270,7 @@ def label_corpus(
     labels = _labels_of(labels, docs, functions)
     first_round, doc_functions, model = _fit_aggregators(
         docs, [f.name for f in functions], labels, aggregator=aggregator, seed=seed,
-        doc_level=doc_level, **dict(aggregator_options or {}),
+        doc_level=doc_level, **(_hmm_options(aggregator, hmm_engine) | dict(aggregator_options or {})),
     )
     weak = WeakLabels(
         nlp, docs, functions, model, labels, candidate_fns, {},

@@ -148,3 +148,17 @@ def test_streaming_cli_label(tiny_project: TinyProject) -> None:
     assert "wrote weak labels of 80 documents" in result.stdout
     assert "training shard(s)" in result.stdout
     assert len(_lines(out)) == 80
+
+
+def test_streaming_hmm_engines_give_the_same_weak_labels(tiny_project: TinyProject) -> None:
+    outputs = []
+    for engine in ("numpy", "skweak"):
+        out = tiny_project.root / f"weak-{engine}.jsonl"
+        result = runner.invoke(app, [
+            "label", str(tiny_project.lexicons), "--corpus", str(tiny_project.corpus),
+            "--out", str(out), "--hmm-engine", engine, "--doc-level",
+        ])
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_text("utf8"))
+    assert outputs[0] == outputs[1]
+    assert weak_label(tiny_project.lexicons, corpus=tiny_project.corpus).aggregator.engine == "numpy"
