@@ -15,9 +15,15 @@ aggregator can weigh them separately. :func:`match_longest` is the
 from __future__ import annotations
 
 import codecs
+import hashlib
+import importlib.metadata
 import json
 import logging
+import os
+import pickle
 import re
+import stat
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from .errors import LexiconError, RuleError
 from .labelling import DocBatch, LabellingFunction, check_label
 
 __all__ = [
+    "cache_dir",
     "rename_labels",
     "Lexicon",
     "load_lexicons",
@@ -56,6 +63,14 @@ _WHITESPACE = re.compile(r"\s")
 _WHITESPACE_RUNS = re.compile(r"\s+")
 #: str.isspace() of every code point up to U+3000 (the last whitespace code point)
 _IS_SPACE = np.array([chr(i).isspace() for i in range(0x3001)], dtype=bool)
+#: Lexicons with at least this many terms keep their built matcher in the cache.
+CACHE_MIN_TERMS = 50_000
+#: Bump when the cached data changes shape.
+_CACHE_FORMAT = 1
+try:
+    _AHOCORASICK_VERSION = importlib.metadata.version("pyahocorasick")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - an unusual install
+    _AHOCORASICK_VERSION = "unknown"
 _JSONL_EXAMPLE = '{"term": "aspirin", "label": "Drug"}'
 
 
@@ -340,6 +355,22 @@ def rename_labels(lexicons: Mapping[str, Lexicon], mapping: Mapping[str, str]) -
 # --------------------------------------------------------------------------- matching
 
 
+def cache_dir() -> Path | None:
+    """Where large lexicons keep their built matchers, or None when caching is off.
+
+    ``$HYBRIDNER_CACHE_DIR`` if set (empty or ``off`` turns the cache off), else
+    ``$XDG_CACHE_HOME/hybridner/gazetteers`` or ``~/.cache/hybridner/gazetteers``.
+    Files are named by a hash of the terms and settings, so a changed lexicon is
+    never served stale; a file owned by another user or writable by others is
+    ignored (it is a pickle, loaded only from this private folder).
+    """
+    value = os.environ.get("HYBRIDNER_CACHE_DIR")
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hybridner" / "gazetteers"
+
+
 def _fold(text: str) -> str:
     """Lowercase ``text`` character by character, keeping its length.
 
@@ -556,6 +587,8 @@ class Gazetteer(LabellingFunction):
             raise LexiconError(f"{lexicon.source}: {err}") from None
         self.lexicon = lexicon
         self.case_sensitive = bool(case_sensitive)
+        #: whether the matcher came from the cache (see :func:`cache_dir`)
+        self.cache_hit = False
         self._build()
 
     @property
@@ -564,6 +597,62 @@ class Gazetteer(LabellingFunction):
         return len(self._automaton) + len(self._short)
 
     def _build(self) -> None:
+        """Build the matcher, or load it from the cache when this lexicon was built before."""
+        folder = cache_dir() if len(self.lexicon.terms) >= CACHE_MIN_TERMS else None
+        path = None
+        if folder is not None:
+            path = folder / f"{self._cache_key()}.pickle"
+            if self._load_cached(path):
+                return
+        self._build_matcher()
+        if path is not None:
+            self._save_cached(path)
+
+    def _cache_key(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(
+            f"{_CACHE_FORMAT}|{_AHOCORASICK_VERSION}"
+            f"|{self.case_sensitive}|{_SHORT}|{_GAP_BITS}\n".encode()
+        )
+        for term in self.lexicon.terms:
+            digest.update(term.encode("utf8", "surrogatepass"))
+            digest.update(b"\n")
+        return digest.hexdigest()
+
+    def _load_cached(self, path: Path) -> bool:
+        """Load a cached matcher; False (and a rebuild) when absent, unsafe or unreadable."""
+        try:
+            info = path.stat()
+        except OSError:
+            return False
+        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            logger.warning(
+                "%s: not loaded (owned by another user or writable by others); the matcher "
+                "is rebuilt. Remove the file or fix its permissions", path,
+            )
+            return False
+        try:
+            with path.open("rb") as handle:
+                automaton, short = pickle.load(handle)
+        except Exception as err:  # a partial or foreign file: rebuild it
+            logger.warning("%s: cached matcher unreadable (%s); rebuilding it", path, err)
+            return False
+        self._automaton, self._short = automaton, short
+        self.cache_hit = True
+        logger.debug("loaded the matcher of %s from %s", self.name, path)
+        return True
+
+    def _save_cached(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump((self._automaton, self._short), handle, protocol=5)
+            os.replace(tmp, path)
+        except OSError as err:
+            logger.warning("could not cache the matcher of %s in %s: %s", self.name, path.parent, err)
+
+    def _build_matcher(self) -> None:
         """Fill the automaton (long keys) and the dict of short keys, streaming over terms."""
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         add, get = automaton.add_word, automaton.get
@@ -717,6 +806,7 @@ class Gazetteer(LabellingFunction):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.cache_hit = False
         self._build()
 
     def __repr__(self) -> str:

@@ -68,6 +68,15 @@ class TinyProject:
     dev: Path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keep large lexicons' cached matchers out of the user's cache folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path_factory.mktemp("hybridner-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def nlp():
     return spacy.blank("en")

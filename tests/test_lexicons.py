@@ -309,6 +309,62 @@ def test_lexicons_batch_matching_with_whitespace_inside_tokens() -> None:
     assert [(s.text) for s in docs[1].spans[g.name]] == ["type 2 diabetes"]
 
 
+# ------------------------------------------------------------------------- cache
+
+
+def _big_lexicon(n: int = 60, label: str = "Chem") -> Lexicon:
+    return Lexicon(label, [f"compound {i}x" for i in range(n)] + ["aspirin", "ab"], "big.txt")
+
+
+def test_lexicons_cache_hit_gives_the_same_matcher(tmp_path, monkeypatch) -> None:
+    import hybridner.lexicons as lexicons_module
+
+    monkeypatch.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
+    first = Gazetteer(_big_lexicon(), case_sensitive=False)
+    second = Gazetteer(_big_lexicon(), case_sensitive=False)
+    assert not first.cache_hit and second.cache_hit
+    doc = NLP("Aspirin and Compound 7x, not compound 7, and AB.")
+    assert second.find(doc) == first.find(doc) == [(0, 1), (2, 4), (10, 11)]
+    # another term list or another casing is another cache entry
+    assert not Gazetteer(_big_lexicon(61), case_sensitive=False).cache_hit
+    assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
+    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 3
+    assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
+
+
+def test_lexicons_cache_ignores_unsafe_or_broken_files(tmp_path, monkeypatch, caplog) -> None:
+    import hybridner.lexicons as lexicons_module
+
+    monkeypatch.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
+    Gazetteer(_big_lexicon(), case_sensitive=True)
+    [path] = (tmp_path / "cache").glob("*.pickle")
+    path.write_bytes(b"not a pickle")
+    with caplog.at_level(logging.WARNING, logger="hybridner"):
+        rebuilt = Gazetteer(_big_lexicon(), case_sensitive=True)
+    assert not rebuilt.cache_hit and "unreadable" in caplog.text
+    assert Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit  # rewritten
+    path.chmod(0o666)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hybridner"):
+        assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
+    assert "writable by others" in caplog.text
+
+
+def test_lexicons_cache_off(tmp_path, monkeypatch) -> None:
+    import hybridner.lexicons as lexicons_module
+
+    monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
+    monkeypatch.setenv("HYBRIDNER_CACHE_DIR", "off")
+    assert lexicons_module.cache_dir() is None
+    Gazetteer(_big_lexicon(), case_sensitive=True)
+    assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
+    monkeypatch.delenv("HYBRIDNER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert lexicons_module.cache_dir() == tmp_path / "hybridner" / "gazetteers"
+
+
 # ------------------------------------------------------------------------- quality
 
 
