@@ -12,6 +12,7 @@ from conftest import make_tiny_project
 from spacy.tokens import Doc, Span
 
 import hybridner
+from benchmarks.hmm import _tags
 from hybridner import HMMAggregator, NotFittedError, load_aggregator
 from hybridner.errors import AggregationError, HybridNERError
 from hybridner.hmm import VoteBatch, correlated_sources, decode, encode, state_names
@@ -51,15 +52,6 @@ def _random_docs(nlp, n_docs: int = 60, seed: int = 0, *, correlated: bool = Fal
             doc.spans["drug_lexicon_cased"] = copy
         docs.append(doc)
     return docs
-
-
-def _tags(doc: Doc, key: str) -> list[str]:
-    tags = ["O"] * len(doc)
-    for span in doc.spans[key]:
-        tags[span.start] = "B-" + span.label_
-        for i in range(span.start + 1, span.end):
-            tags[i] = "I-" + span.label_
-    return tags
 
 
 def _agreement(docs: list[Doc], a: str, b: str) -> float:
