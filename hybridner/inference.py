@@ -112,17 +112,8 @@ class NERModel:
                 ]
                 yield record
             return
+        from .labelling import _chunks
         from .streaming import ordered_map
-
-        def batches() -> Iterator[list[tuple[str, dict[str, Any]]]]:
-            batch: list[tuple[str, dict[str, Any]]] = []
-            for pair in pairs():
-                batch.append(pair)
-                if len(batch) >= batch_size:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
 
         global _WORKER_NLP
         previous, _WORKER_NLP = _WORKER_NLP, self.nlp
@@ -134,7 +125,7 @@ class NERModel:
                 return [text for text, _ in batch]
 
             results = ordered_map(
-                _entities_of_batch, map(texts_of, batches()), n_process=n_process,
+                _entities_of_batch, map(texts_of, _chunks(pairs(), batch_size)), n_process=n_process,
                 initializer=_init_annotator, initargs=_annotator_initargs(self.nlp),
             )
             for found in results:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -549,8 +549,12 @@ def apply_functions(
     logger.debug("labelled %d documents with %d functions", count, len(functions))
 
 
-def _chunks(items: Iterable[Doc], size: int) -> Iterator[list[Doc]]:
-    chunk: list[Doc] = []
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter), lazily."""
+    chunk: list[T] = []
     for item in items:
         chunk.append(item)
         if len(chunk) >= size:

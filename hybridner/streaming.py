@@ -54,7 +54,7 @@ from .corpus import (
     weak_record,
 )
 from .errors import CorpusError, HybridNERError, OutputError
-from .labelling import apply_functions
+from .labelling import _chunks, apply_functions
 
 __all__ = ["LabelSummary", "label_corpus", "ordered_map", "sample_records"]
 
@@ -103,14 +103,8 @@ def sample_records(
 
 
 def _batches(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for record in records:
-        batch.append({"id": record["id"], "text": record["text"]})
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    """Batches of the records' ids and texts (other fields are not sent to workers)."""
+    return _chunks(({"id": r["id"], "text": r["text"]} for r in records), size)
 
 
 # ------------------------------------------------------------------ worker side
