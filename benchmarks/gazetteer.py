@@ -6,7 +6,7 @@ Run from the repository root::
 
 Prints a markdown table and writes it to ``benchmarks/results/gazetteer.md``.
 Memory is read from the operating system: the growth of the process's resident set
-(``/proc/self/statm``) while one automaton is built, and the peak resident set
+(``/proc/self/statm``) while one matcher is built, and the peak resident set
 (``resource.getrusage(...).ru_maxrss``) at the end.
 """
 
@@ -21,6 +21,7 @@ import platform
 import resource
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import spacy
@@ -101,15 +102,15 @@ def scale(data: Path, rows: list[tuple[str, str]]) -> None:
         build_s = time.perf_counter() - started
         gc.collect()
         delta = current_rss() - before
-        rows.append((f"{kind}: automaton build time ({gazetteer.n_keys:,} keys)", f"{build_s:.2f} s"))
+        rows.append((f"{kind}: matcher build time ({gazetteer.n_keys:,} keys)", f"{build_s:.2f} s"))
         rows.append(
             (f"{kind}: RSS growth during build (/proc/self/statm)",
              f"{delta / 2**20:.0f} MiB = {delta / n_terms:.0f} bytes/term")
         )
-        n_spans = sum(len(gazetteer.find(d)) for d in docs)
-        seconds, n = timed_repeat(lambda: [gazetteer.find(d) for d in docs], n_tokens)
+        n_spans = sum(len(found) for found in gazetteer.find_many(docs))
+        seconds, n = timed_repeat(partial(gazetteer.find_many, docs), n_tokens)
         rows.append(
-            (f"{kind}: matching speed, `find` on pre-tokenised docs ({n_spans} matches per pass)",
+            (f"{kind}: matching speed, `find_many` on pre-tokenised docs ({n_spans} matches per pass)",
              f"{n / seconds:,.0f} tokens/s")
         )
         started = time.perf_counter()
@@ -119,7 +120,7 @@ def scale(data: Path, rows: list[tuple[str, str]]) -> None:
         pickle.loads(payload)
         load_back_s = time.perf_counter() - started
         rows.append(
-            (f"{kind}: pickle round trip (terms, automaton rebuilt on load)",
+            (f"{kind}: pickle round trip (terms, matcher rebuilt on load)",
              f"{len(payload) / 2**20:.1f} MiB, dump {dump_s:.2f} s, load {load_back_s:.2f} s")
         )
         del gazetteer, payload

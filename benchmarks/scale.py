@@ -114,31 +114,83 @@ def _wikigold_docs(data: Path, n: int = 20_000) -> list[Any]:
     return list(spacy.blank("en").pipe(texts, batch_size=1000))
 
 
-def stage_large_gazetteer_skweak(data: Path, n_terms: int = 1_000_000, **_: Any) -> dict[str, Any]:
+def _digest(found: list[list[tuple[int, int]]]) -> str:
+    """A fingerprint of every document's matches, to compare matchers' outputs."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(found).encode()).hexdigest()[:16]
+
+
+def _skweak_gazetteers(tries: dict[str, Any], cases: tuple[str, ...]) -> list[Any]:
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from skweak.gazetteers import GazetteerAnnotator, Trie
+        from skweak.gazetteers import GazetteerAnnotator
 
-    terms = large_terms(data, n_terms)
-    before = vm_kib("VmRSS")
+    return [GazetteerAnnotator(f"skweak:{case}", tries, case_sensitive=case == "cased")
+            for case in cases]
+
+
+def _skweak_tries(lexicons: dict[str, list[str]]) -> dict[str, Any]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from skweak.gazetteers import Trie
+
+    return {label: Trie([t.split() for t in terms]) for label, terms in lexicons.items()}
+
+
+def _measure_skweak(annotators: list[Any], docs: list[Any]) -> dict[str, Any]:
+    """Labelling (``annotator(doc)`` writes doc.spans) and matching alone (find_spans)."""
     started = time.perf_counter()
-    annotator = GazetteerAnnotator("skweak", {"ORG": Trie([t.split() for t in terms])})
-    build = time.perf_counter() - started
-    grown = (vm_kib("VmRSS") - before) * 1024
-    docs = _wikigold_docs(data)
+    spans = 0
+    for doc in docs:
+        for annotator in annotators:
+            annotator(doc)
+            spans += len(doc.spans[annotator.name])
+    seconds = time.perf_counter() - started
     started = time.perf_counter()
-    spans = sum(len(annotator(doc).spans["skweak"]) for doc in docs)
-    return {"seconds": time.perf_counter() - started, "build_seconds": build,
-            "bytes_per_term": grown / len(terms), "terms": len(terms),
+    for doc in docs:
+        for annotator in annotators:
+            for _span in annotator.find_spans(doc):
+                pass
+    return {"seconds": seconds, "match_seconds": time.perf_counter() - started,
             "tokens": sum(len(d) for d in docs), "spans": spans}
 
 
-def stage_large_gazetteer(data: Path, n_terms: int = 1_000_000, **_: Any) -> dict[str, Any]:
+def _measure_hybridner(gazetteers: list[Any], docs: list[Any]) -> dict[str, Any]:
+    """Labelling (apply_functions writes doc.spans) and matching alone (find_many)."""
+    from hybridner.labelling import DocBatch, _chunks, apply_functions
+
+    started = time.perf_counter()
+    spans = sum(len(d.spans[g.name]) for d in apply_functions(gazetteers, docs) for g in gazetteers)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    found = []
+    for chunk in _chunks(docs, 1024):
+        batch = DocBatch(chunk)  # shared by the gazetteers, as in labelling
+        found += [g.find_many(batch) for g in gazetteers]
+    match_seconds = time.perf_counter() - started
+    return {"seconds": seconds, "match_seconds": match_seconds, "spans": spans,
+            "tokens": sum(len(d) for d in docs), "digest": _digest(found)}
+
+
+def stage_large_gazetteer_skweak(data: Path, n_terms: int = 1_000_000, **_: Any) -> dict[str, Any]:
+    terms = large_terms(data, n_terms)
+    before = vm_kib("VmRSS")
+    started = time.perf_counter()
+    annotators = _skweak_gazetteers(_skweak_tries({"ORG": terms}), ("cased",))
+    build = time.perf_counter() - started
+    grown = (vm_kib("VmRSS") - before) * 1024
+    result = _measure_skweak(annotators, _wikigold_docs(data))
+    return {**result, "build_seconds": build, "bytes_per_term": grown / len(terms), "terms": len(terms)}
+
+
+def _large_gazetteer(data: Path, engine: str, n_terms: int = 1_000_000) -> dict[str, Any]:
     import gc
 
-    from hybridner.labelling import apply_functions
     from hybridner.lexicons import Gazetteer, Lexicon
 
     terms = large_terms(data, n_terms)
@@ -147,24 +199,31 @@ def stage_large_gazetteer(data: Path, n_terms: int = 1_000_000, **_: Any) -> dic
     gc.collect()
     before = vm_kib("VmRSS")
     started = time.perf_counter()
-    gazetteer = Gazetteer(lexicon, case_sensitive=True)
+    gazetteer = Gazetteer(lexicon, case_sensitive=True, engine=engine)
     build = time.perf_counter() - started
     gc.collect()
     grown = (vm_kib("VmRSS") - before) * 1024
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["HYBRIDNER_CACHE_DIR"] = cache
-        Gazetteer(lexicon, case_sensitive=True)  # builds and writes the cache
-        started = time.perf_counter()
-        cached = Gazetteer(lexicon, case_sensitive=True)
-        cache_load = time.perf_counter() - started
-        assert cached.cache_hit
-        del cached
-    docs = _wikigold_docs(data)
-    started = time.perf_counter()
-    spans = sum(len(d.spans[gazetteer.name]) for d in apply_functions([gazetteer], docs))
-    return {"seconds": time.perf_counter() - started, "build_seconds": build,
-            "bytes_per_term": grown / len(terms), "terms": len(terms),
-            "tokens": sum(len(d) for d in docs), "spans": spans, "cache_load_seconds": cache_load}
+    result: dict[str, Any] = {"build_seconds": build, "bytes_per_term": grown / len(terms),
+                              "terms": len(terms)}
+    if engine == "hash":
+        result["index_bytes_per_term"] = gazetteer._index.nbytes / len(terms)
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["HYBRIDNER_CACHE_DIR"] = cache
+            Gazetteer(lexicon, case_sensitive=True)  # builds and writes the cache
+            started = time.perf_counter()
+            cached = Gazetteer(lexicon, case_sensitive=True)
+            result["cache_load_seconds"] = time.perf_counter() - started
+            assert cached.cache_hit
+            del cached
+    return {**result, **_measure_hybridner([gazetteer], _wikigold_docs(data))}
+
+
+def stage_large_gazetteer(data: Path, **_: Any) -> dict[str, Any]:
+    return _large_gazetteer(data, "hash")
+
+
+def stage_large_gazetteer_ac(data: Path, **_: Any) -> dict[str, Any]:
+    return _large_gazetteer(data, "ahocorasick")
 
 
 def stage_tokenize_spacy(corpus: Path, **_: Any) -> dict[str, Any]:
@@ -194,45 +253,31 @@ def _docs(corpus: Path) -> list[Any]:
 
 
 def stage_gazetteer_skweak(corpus: Path, data: Path, **_: Any) -> dict[str, Any]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from skweak.gazetteers import GazetteerAnnotator, Trie
-
     from hybridner.lexicons import load_lexicons
 
     lexicons = load_lexicons(data / "bc5cdr" / "lexicons")
     started = time.perf_counter()
-    tries = {label: Trie([term.split() for term in lex.terms]) for label, lex in lexicons.items()}
-    annotators = [
-        GazetteerAnnotator(f"skweak:{case}", tries, case_sensitive=case == "cased")
-        for case in ("cased", "uncased")
-    ]
+    tries = _skweak_tries({label: lex.terms for label, lex in lexicons.items()})
+    annotators = _skweak_gazetteers(tries, ("cased", "uncased"))
     build = time.perf_counter() - started
-    docs = _docs(corpus)
-    started = time.perf_counter()
-    spans = 0
-    for doc in docs:
-        for annotator in annotators:
-            annotator(doc)
-            spans += len(doc.spans[annotator.name])
-    return {"seconds": time.perf_counter() - started, "build_seconds": build,
-            "tokens": sum(len(d) for d in docs), "spans": spans}
+    return {**_measure_skweak(annotators, _docs(corpus)), "build_seconds": build}
 
 
-def stage_gazetteer(corpus: Path, data: Path, **_: Any) -> dict[str, Any]:
-    from hybridner.labelling import apply_functions
+def _gazetteer(corpus: Path, data: Path, engine: str) -> dict[str, Any]:
     from hybridner.lexicons import lexicon_functions, load_lexicons
 
     started = time.perf_counter()
-    gazetteers = lexicon_functions(load_lexicons(data / "bc5cdr" / "lexicons"))
+    gazetteers = lexicon_functions(load_lexicons(data / "bc5cdr" / "lexicons"), engine=engine)
     build = time.perf_counter() - started
-    docs = _docs(corpus)
-    started = time.perf_counter()
-    spans = sum(len(d.spans[g.name]) for d in apply_functions(gazetteers, docs) for g in gazetteers)
-    return {"seconds": time.perf_counter() - started, "build_seconds": build,
-            "tokens": sum(len(d) for d in docs), "spans": spans}
+    return {**_measure_hybridner(gazetteers, _docs(corpus)), "build_seconds": build}
+
+
+def stage_gazetteer(corpus: Path, data: Path, **_: Any) -> dict[str, Any]:
+    return _gazetteer(corpus, data, "hash")
+
+
+def stage_gazetteer_ac(corpus: Path, data: Path, **_: Any) -> dict[str, Any]:
+    return _gazetteer(corpus, data, "ahocorasick")
 
 
 def stage_labelling(corpus: Path, data: Path, **_: Any) -> dict[str, Any]:
@@ -410,6 +455,23 @@ def run_stage(stage: str, corpus: Path, data: Path, *, model: Path | None = None
     return result
 
 
+def large_gazetteer_stages(data: Path, unused: Path) -> dict[str, Any]:
+    return {
+        "skweak": run_stage("large_gazetteer_skweak", unused, data),
+        "hybridner": run_stage("large_gazetteer", unused, data),
+        "hybridner_ac": run_stage("large_gazetteer_ac", unused, data),
+    }
+
+
+def gazetteer_stages(corpus: Path, data: Path, *, baselines: bool) -> dict[str, Any]:
+    row = {}
+    if baselines:
+        row["gazetteer_skweak"] = run_stage("gazetteer_skweak", corpus, data)
+    row["gazetteer"] = run_stage("gazetteer", corpus, data)
+    row["gazetteer_ac"] = run_stage("gazetteer_ac", corpus, data)
+    return row
+
+
 def train_model_for(data: Path, work: Path) -> Path:
     """A small model to measure inference with (1 epoch on the BC5CDR train texts)."""
     import hybridner
@@ -441,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-max", type=int, default=100_000,
                         help="above this size only the streaming label job (2 processes) runs")
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--only-large-gazetteer", action="store_true",
-                        help="rerun only the 1M-term gazetteer stages, into the existing results")
+    parser.add_argument("--only-gazetteers", action="store_true",
+                        help="rerun only the gazetteer stages, into the existing results")
     parser.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -454,18 +516,23 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "bc5cdr" / "train.jsonl").is_file():
         print(f"benchmark data not found in {args.data / 'bc5cdr'}; pass --data DIR")
         return 2
-    if args.only_large_gazetteer:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.only_gazetteers:
         results = json.loads((args.results / "scale.json").read_text())
-        unused = Path(tempfile.gettempdir()) / "unused.jsonl"
-        results["large_gazetteer"] = {
-            "skweak": run_stage("large_gazetteer_skweak", unused, args.data),
-            "hybridner": run_stage("large_gazetteer", unused, args.data),
-        }
+        with tempfile.TemporaryDirectory(prefix="hybridner-scale-") as tmp:
+            results["large_gazetteer"] = large_gazetteer_stages(args.data, Path(tmp) / "unused")
+            for n in sizes:
+                if n > args.full_max or str(n) not in results["sizes"]:
+                    continue
+                corpus = Path(tmp) / f"corpus-{n}.jsonl"
+                write_corpus(args.data, n, corpus)
+                results["sizes"][str(n)].update(
+                    gazetteer_stages(corpus, args.data, baselines=n <= args.baseline_max)
+                )
         (args.results / "scale.json").write_text(json.dumps(results, indent=1) + "\n")
         (args.results / "scale.md").write_text(render(results))
         print(render(results))
         return 0
-    sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, Any] = {
         "environment": f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs",
         "sizes": {},
@@ -475,11 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         print("training a small model for the inference stages", flush=True)
         model = train_model_for(args.data, work)
         print("gazetteers with 1M terms", flush=True)
-        corpus = work / "unused.jsonl"
-        results["large_gazetteer"] = {
-            "skweak": run_stage("large_gazetteer_skweak", corpus, args.data),
-            "hybridner": run_stage("large_gazetteer", corpus, args.data),
-        }
+        results["large_gazetteer"] = large_gazetteer_stages(args.data, work / "unused.jsonl")
         for n in sizes:
             print(f"{n} documents", flush=True)
             corpus = work / f"corpus-{n}.jsonl"
@@ -490,9 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             row["tokenize_spacy"] = run_stage("tokenize_spacy", corpus, args.data)
             row["tokenize"] = run_stage("tokenize", corpus, args.data)
             if full:
-                if baselines:
-                    row["gazetteer_skweak"] = run_stage("gazetteer_skweak", corpus, args.data)
-                row["gazetteer"] = run_stage("gazetteer", corpus, args.data)
+                row.update(gazetteer_stages(corpus, args.data, baselines=baselines))
                 row["labelling"] = run_stage("labelling", corpus, args.data)
                 if baselines:
                     row["hmm_skweak"] = run_stage("hmm_skweak", corpus, args.data)
@@ -547,8 +608,12 @@ def render(results: dict[str, Any]) -> str:
     names = {
         "tokenize_spacy": ("baseline: spacy.blank('en').pipe", None),
         "tokenize": ("hybridner tokenizer (fine)", "tokenize_spacy"),
-        "gazetteer_skweak": ("baseline: skweak GazetteerAnnotator (cased + uncased)", None),
-        "gazetteer": ("hybridner gazetteers (cased + uncased)", "gazetteer_skweak"),
+        "gazetteer_skweak": ("baseline: skweak GazetteerAnnotator (cased + uncased), labelling", None),
+        "gazetteer": ("hybridner gazetteers (cased + uncased), labelling", "gazetteer_skweak"),
+        "gazetteer_ac": ("hybridner gazetteers, Aho-Corasick engine, labelling", "gazetteer_skweak"),
+        "gazetteer_skweak:match": ("baseline: skweak gazetteers, matching alone (find_spans)", None),
+        "gazetteer:match": ("hybridner gazetteers, matching alone (find_many)", "gazetteer_skweak:match"),
+        "gazetteer_ac:match": ("hybridner Aho-Corasick engine, matching alone", "gazetteer_skweak:match"),
         "labelling": ("hybridner: all 19 labelling functions", None),
         "hmm_skweak": ("baseline: skweak HMM, fit on all + aggregate", None),
         "hmm_numpy": ("hybridner HMM (numpy), fit on 10k sample + aggregate", "hmm_skweak"),
@@ -562,6 +627,10 @@ def render(results: dict[str, Any]) -> str:
     }
     for n, row in results["sizes"].items():
         tokens = row["tokens"]
+        row = dict(row)
+        for key in ("gazetteer_skweak", "gazetteer", "gazetteer_ac"):
+            if "match_seconds" in row.get(key, {}):
+                row[f"{key}:match"] = {"seconds": row[key]["match_seconds"]}
         for key, (title, base) in names.items():
             if key not in row:
                 continue
@@ -570,9 +639,16 @@ def render(results: dict[str, Any]) -> str:
             if base and base in row:
                 ratio = f"{row[base]['seconds'] / r['seconds']:.2f}x faster"
             rss = max(r.get("peak_rss_mb", 0), r.get("workers_peak_rss_mb", 0))
+            rss_text = f"{rss:,.0f}" if rss else "(as above)"
             lines.append(
                 f"| {int(n):,} | {title} | {_rate(int(n), r['seconds'])} | {_rate(tokens, r['seconds'])} "
-                f"| {r['seconds']:.1f} | {rss:,.0f} | {ratio} |"
+                f"| {r['seconds']:.1f} | {rss_text} | {ratio} |"
+            )
+        if "digest" in row.get("gazetteer", {}) and "digest" in row.get("gazetteer_ac", {}):
+            same = row["gazetteer"]["digest"] == row["gazetteer_ac"]["digest"]
+            lines.append(
+                f"| {int(n):,} | gazetteer engines (hash, Aho-Corasick): every document's "
+                f"matches | | | | | {'identical' if same else 'DIFFERENT'} |"
             )
         if "hmm_agreement" in row:
             a = row["hmm_agreement"]
@@ -588,21 +664,40 @@ def render(results: dict[str, Any]) -> str:
             "",
             "The skweak gazetteers' real terms (about 585k), completed to 1M with two-word "
             "terms made of a company and a place; matched on WikiGold train sentences repeated "
-            "to 20,000 documents (pre-tokenised, so tokenisation is not counted). Memory: growth "
-            "of the resident set while the matcher is built.",
+            "to 20,000 documents (pre-tokenised, so tokenisation is not counted). Labelling "
+            "writes each document's span group (`doc.spans`); matching alone only finds the "
+            "matches (skweak's `find_spans`, hybridner's `find_many`). Memory: growth of the "
+            "resident set while the matcher is built (the hash index's own arrays in brackets).",
             "",
-            "| matcher | build seconds | cached load seconds | bytes per term | tokens/s | matches | vs skweak |",
-            "|---|---|---|---|---|---|---|",
+            "| matcher | build seconds | cached load seconds | bytes per term | labelling tokens/s "
+            "| vs skweak | matching alone tokens/s | vs skweak | matches |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
+        base = large["skweak"]
         for key, title in (("skweak", "skweak GazetteerAnnotator (token trie)"),
-                           ("hybridner", "hybridner Gazetteer (Aho-Corasick, cased)")):
+                           ("hybridner", "hybridner Gazetteer (hash index, the default)"),
+                           ("hybridner_ac", "hybridner Gazetteer (Aho-Corasick engine)")):
+            if key not in large:
+                continue
             r = large[key]
-            ratio = "" if key == "skweak" else f"{large['skweak']['seconds'] / r['seconds']:.1f}x faster"
             cached = f"{r['cache_load_seconds']:.2f}" if "cache_load_seconds" in r else "-"
+            size = f"{r['bytes_per_term']:.0f}"
+            if "index_bytes_per_term" in r:
+                size += f" ({r['index_bytes_per_term']:.0f})"
+            ratio = match_ratio = ""
+            if key != "skweak":
+                ratio = f"{base['seconds'] / r['seconds']:.1f}x faster"
+                if "match_seconds" in r and "match_seconds" in base:
+                    match_ratio = f"{base['match_seconds'] / r['match_seconds']:.1f}x faster"
+            matching = _rate(r["tokens"], r["match_seconds"]) if "match_seconds" in r else "-"
             lines.append(
-                f"| {title} | {r['build_seconds']:.1f} | {cached} | {r['bytes_per_term']:.0f} | "
-                f"{_rate(r['tokens'], r['seconds'])} | {r['spans']:,} | {ratio} |"
+                f"| {title} | {r['build_seconds']:.1f} | {cached} | {size} | "
+                f"{_rate(r['tokens'], r['seconds'])} | {ratio} | {matching} | {match_ratio} | "
+                f"{r['spans']:,} |"
             )
+        if "digest" in large.get("hybridner", {}) and "digest" in large.get("hybridner_ac", {}):
+            same = large["hybridner"]["digest"] == large["hybridner_ac"]["digest"]
+            lines += ["", f"The two hybridner engines' matches are {'identical' if same else 'DIFFERENT'}."]
     lines.append("")
     return "\n".join(lines)
 

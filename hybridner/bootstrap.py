@@ -133,7 +133,7 @@ class WeakLabels:
 
         return undo
 
-    def label(self, docs: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
+    def label(self, docs: Iterable[Doc], *, batch_size: int = 1024) -> Iterator[Doc]:
         """Label and aggregate new documents exactly as the corpus was, lazily, in batches."""
         labelled = apply_functions(self.functions, docs, batch_size=batch_size)
         for chunk in _chunks(labelled, batch_size):

@@ -516,7 +516,7 @@ def apply_functions(
     docs: Iterable[Doc],
     *,
     log_every: int = 1000,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> Iterator[Doc]:
     """Run every labelling function on every document, lazily, batch by batch.
 

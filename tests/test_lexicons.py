@@ -18,7 +18,14 @@ from hybridner.corpus import make_docs, make_nlp
 from hybridner.errors import LexiconError
 from hybridner.evaluation import score_entities
 from hybridner.labelling import DocBatch, LabellingFunction
-from hybridner.lexicons import Gazetteer, Lexicon, lexicon_functions, load_lexicons, match_longest
+from hybridner.lexicons import (
+    ENGINES,
+    Gazetteer,
+    Lexicon,
+    lexicon_functions,
+    load_lexicons,
+    match_longest,
+)
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 NLP = spacy.blank("en")
@@ -36,8 +43,10 @@ def matches(gazetteer: Gazetteer, text: str) -> list[str]:
     return [span.text for span in doc.spans[gazetteer.name]]
 
 
-def gazetteer(terms: list[str], *, case_sensitive: bool = True, label: str = "Chem") -> Gazetteer:
-    return Gazetteer(Lexicon(label, terms, "test"), case_sensitive=case_sensitive)
+def gazetteer(
+    terms: list[str], *, case_sensitive: bool = True, label: str = "Chem", engine: str = "hash"
+) -> Gazetteer:
+    return Gazetteer(Lexicon(label, terms, "test"), case_sensitive=case_sensitive, engine=engine)
 
 
 # ------------------------------------------------------------------------- loading
@@ -266,16 +275,35 @@ def reference_matches(doc: spacy.tokens.Doc, terms: list[str], case_sensitive: b
 
 TERM = st.text(alphabet="abA- ", min_size=1, max_size=9).filter(lambda t: t.strip() != "")
 TEXT = st.text(alphabet="abA- \n", max_size=40)
+# letters whose case folding is special (length-changing İ, context-dependent Σ)
+WIDE_TERM = st.text(alphabet="aAİiΣσς.- ", min_size=1, max_size=8).filter(lambda t: t.strip() != "")
+WIDE_TEXT = st.text(alphabet="aAİiΣσς.- \t\n\u00a0", max_size=40)
 
 
 @settings(max_examples=100, deadline=None)
-@given(terms=st.lists(TERM, min_size=1, max_size=6), text=TEXT, case_sensitive=st.booleans())
+@given(
+    terms=st.lists(TERM, min_size=1, max_size=6),
+    text=TEXT,
+    case_sensitive=st.booleans(),
+    engine=st.sampled_from(ENGINES),
+)
 def test_lexicons_gazetteer_agrees_with_naive_reference(
+    terms: list[str], text: str, case_sensitive: bool, engine: str
+) -> None:
+    doc = NLP(text)
+    g = gazetteer(terms, case_sensitive=case_sensitive, engine=engine)
+    assert g.find(doc) == reference_matches(doc, terms, case_sensitive)
+
+
+@settings(max_examples=100, deadline=None)
+@given(terms=st.lists(WIDE_TERM, min_size=1, max_size=6), text=WIDE_TEXT, case_sensitive=st.booleans())
+def test_lexicons_engines_agree_on_unusual_characters(
     terms: list[str], text: str, case_sensitive: bool
 ) -> None:
     doc = NLP(text)
-    g = gazetteer(terms, case_sensitive=case_sensitive)
-    assert g.find(doc) == reference_matches(doc, terms, case_sensitive)
+    expected = reference_matches(doc, terms, case_sensitive)
+    for engine in ENGINES:
+        assert gazetteer(terms, case_sensitive=case_sensitive, engine=engine).find(doc) == expected
 
 
 @settings(max_examples=60, deadline=None)
@@ -283,23 +311,25 @@ def test_lexicons_gazetteer_agrees_with_naive_reference(
     terms=st.lists(TERM, min_size=1, max_size=6),
     texts=st.lists(TEXT, min_size=1, max_size=5),
     case_sensitive=st.booleans(),
+    engine=st.sampled_from(ENGINES),
 )
 def test_lexicons_batch_matching_agrees_with_reference(
-    terms: list[str], texts: list[str], case_sensitive: bool
+    terms: list[str], texts: list[str], case_sensitive: bool, engine: str
 ) -> None:
     """Matching a whole batch at once finds, per document, what the naive matcher finds."""
     docs = list(make_docs(NLP, ({"id": i, "text": t} for i, t in enumerate(texts))))
-    g = gazetteer(terms, case_sensitive=case_sensitive)
+    g = gazetteer(terms, case_sensitive=case_sensitive, engine=engine)
     g.label_batch(DocBatch(docs))
     for doc in docs:
         found = [(s.start, s.end) for s in doc.spans[g.name]]
         assert found == reference_matches(doc, terms, case_sensitive)
 
 
-def test_lexicons_batch_matching_with_whitespace_inside_tokens() -> None:
-    """A tokenizer that leaves whitespace inside tokens takes the per-document path."""
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lexicons_batch_matching_with_whitespace_inside_tokens(engine: str) -> None:
+    """A tokenizer may leave whitespace inside tokens: it is removed, its gaps counted."""
     nlp = spacy.blank("en")
-    g = gazetteer(["type 2 diabetes", "ab"], case_sensitive=False)
+    g = gazetteer(["type 2 diabetes", "ab"], case_sensitive=False, engine=engine)
     docs = [
         Doc(nlp.vocab, words=["type 2", "diabetes", "and", "ab"], spaces=[True, True, True, False]),
         nlp("No match here, but type 2 diabetes again."),
@@ -307,6 +337,17 @@ def test_lexicons_batch_matching_with_whitespace_inside_tokens() -> None:
     g.label_batch(DocBatch(docs))
     assert [(s.text) for s in docs[0].spans[g.name]] == ["type 2 diabetes", "ab"]
     assert [(s.text) for s in docs[1].spans[g.name]] == ["type 2 diabetes"]
+    # the gap inside a token counts against the term's gaps
+    glued = Doc(nlp.vocab, words=["type 2", "diabetes"], spaces=[False, False])
+    assert gazetteer(["type2 diabetes"], engine=engine).find(glued) == [(0, 2)]
+    assert gazetteer(["type2diabetes"], engine=engine).find(glued) == []
+
+
+def test_lexicons_batch_of_documents_from_several_pipelines() -> None:
+    """Documents of one batch may come from different pipelines (string stores)."""
+    g = gazetteer(["aspirin", "type 2 diabetes"], case_sensitive=False)
+    docs = [spacy.blank("en")("Aspirin for type 2 diabetes"), spacy.blank("en")("no, aspirin")]
+    assert g.find_many(docs) == [[(0, 1), (2, 5)], [(2, 3)]]
 
 
 # ------------------------------------------------------------------------- cache
@@ -329,7 +370,7 @@ def test_lexicons_cache_hit_gives_the_same_matcher(tmp_path, monkeypatch) -> Non
     # another term list or another casing is another cache entry
     assert not Gazetteer(_big_lexicon(61), case_sensitive=False).cache_hit
     assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
-    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 3
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
     assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
 
 
@@ -339,8 +380,8 @@ def test_lexicons_cache_ignores_unsafe_or_broken_files(tmp_path, monkeypatch, ca
     monkeypatch.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
     Gazetteer(_big_lexicon(), case_sensitive=True)
-    [path] = (tmp_path / "cache").glob("*.pickle")
-    path.write_bytes(b"not a pickle")
+    [path] = (tmp_path / "cache").glob("*.npz")
+    path.write_bytes(b"not an index")
     with caplog.at_level(logging.WARNING, logger="hybridner"):
         rebuilt = Gazetteer(_big_lexicon(), case_sensitive=True)
     assert not rebuilt.cache_hit and "unreadable" in caplog.text
