@@ -52,6 +52,7 @@ __all__ = [
     "make_nlp",
     "refine_tokenizer",
     "read_texts",
+    "BadRecord",
     "read_gold",
     "make_docs",
     "gold_docs",
@@ -165,40 +166,109 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _bad_bytes_message(line: str, lineno: int, path: Path) -> str | None:
+    """The message for a line that was not valid UTF-8 (decoded with surrogateescape), or None."""
+    bad = [i for i, ch in enumerate(line) if "\udc80" <= ch <= "\udcff"]
+    if not bad:
+        return None
+    shown = " ".join(f"{ord(line[i]) - 0xDC00:02x}" for i in bad[:4])
+    hint = ""
+    if lineno == 1 and line[:2] in ("\udcff\udcfe", "\udcfe\udcff"):
+        hint = " (the file starts with a UTF-16 byte-order mark: it is UTF-16)"
+    return (
+        f"{path} line {lineno}: not valid UTF-8 (bytes {shown} at column {bad[0] + 1}){hint}; "
+        f"re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name}` "
+        "(or -f utf-16 for UTF-16 files)"
+    )
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, line, None) for each line, or (number, line, message) for a line that
+    is not valid UTF-8. An initial UTF-8 BOM is dropped; ``\r\n`` and ``\r`` end lines."""
     try:
-        with path.open(encoding="utf-8-sig", newline=None) as handle:
-            yield from enumerate(handle, start=1)
-    except UnicodeDecodeError as err:
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline=None)
+    except OSError as err:
+        raise CorpusError(f"{path}: cannot be read ({err.strerror or err}); check the path and its permissions") from err
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            yield lineno, line, _bad_bytes_message(line, lineno, path)
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    for lineno, line, error in _decoded_lines(path):
+        if error is not None:
+            raise CorpusError(error)
+        yield lineno, line
+
+
+def _parse_json_line(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
         raise CorpusError(
-            f"{path}: not valid UTF-8 (byte {err.start} of the bad chunk: {err.reason}); "
-            "re-encode the file as UTF-8"
+            f"{path} line {lineno}: not valid JSON ({err.msg}; column {err.colno}); "
+            "each line must be one JSON object such as {\"text\": \"...\"}"
         ) from err
+    if not isinstance(record, dict):
+        raise CorpusError(
+            f"{path} line {lineno}: expected a JSON object, got {type(record).__name__}; "
+            "each line must be one JSON object such as {\"text\": \"...\"}"
+        )
+    return record
 
 
 def _json_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for lineno, line in _read_lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(
-                f"{path} line {lineno}: not valid JSON ({err.msg}; column {err.colno}); "
-                "each line must be one JSON object such as {\"text\": \"...\"}"
-            ) from err
-        if not isinstance(record, dict):
-            raise CorpusError(
-                f"{path} line {lineno}: expected a JSON object, got {type(record).__name__}"
-            )
-        yield lineno, record
+        yield lineno, _parse_json_line(path, lineno, line)
 
 
-def read_texts(path: str | Path) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class BadRecord:
+    """A corpus line or file that cannot be used, in place of its record.
+
+    :func:`read_texts` yields these with ``keep_bad=True`` instead of raising, so
+    that a stream (``annotate(..., on_error="skip")``) can go on past it.
+    ``where`` names the file and line; ``error`` is the message ``read_texts``
+    would have raised.
+    """
+
+    where: str
+    error: str
+
+
+def _corpus_record(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    record = _parse_json_line(path, lineno, line)
+    if "text" not in record:
+        raise CorpusError(
+            f"{path} line {lineno}: no \"text\" field (fields: {sorted(record)}); "
+            "each line needs {\"text\": \"...\"}"
+        )
+    if not isinstance(record["text"], str):
+        raise CorpusError(
+            f"{path} line {lineno}: \"text\" must be a string, got "
+            f"{type(record['text']).__name__} {_short(record['text'])}; write the document as a "
+            "JSON string"
+        )
+    record["id"] = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
+    return record
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_texts(path: str | Path, *, keep_bad: bool = False) -> Iterator[dict[str, Any] | BadRecord]:
     """Stream the documents of a corpus as records ``{"id", "text", ...}``.
 
     Documents without an ``"id"`` get ``"<file>:<line>"``. Errors name the file
-    and line.
+    and line. Documents with an empty text are kept (labelled with nothing, never
+    trained on), so that outputs stay record for record with the input; blank
+    lines are skipped. With ``keep_bad=True``, a line that cannot be used (not
+    UTF-8, not JSON, no string ``"text"``) is yielded as a :class:`BadRecord`
+    instead of raising; errors about the whole file still raise.
 
     >>> for record in read_texts("texts.jsonl"):  # doctest: +SKIP
     ...     record["id"], record["text"]
@@ -212,28 +282,37 @@ def read_texts(path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 text = file.read_text(encoding="utf-8-sig")
             except UnicodeDecodeError as err:
-                raise CorpusError(f"{file}: not valid UTF-8 ({err.reason}); re-encode it") from err
+                error = (
+                    f"{file}: not valid UTF-8 (byte {err.start}: {err.reason}); re-encode it as "
+                    f"UTF-8, e.g. `iconv -f latin1 -t utf-8 {file.name}`"
+                )
+                if not keep_bad:
+                    raise CorpusError(error) from err
+                yield BadRecord(str(file), error)
+                continue
             yield {"id": file.name, "text": text}
         return
     if not path.is_file():
         raise CorpusError(f"{path}: no such corpus file or folder")
     if path.suffix == ".jsonl":
-        for lineno, record in _json_records(path):
-            if "text" not in record:
-                raise CorpusError(
-                    f"{path} line {lineno}: no \"text\" field (fields: {sorted(record)}); "
-                    "each line needs {\"text\": \"...\"}"
-                )
-            if not isinstance(record["text"], str):
-                raise CorpusError(
-                    f"{path} line {lineno}: \"text\" must be a string, got "
-                    f"{type(record['text']).__name__}"
-                )
-            record = dict(record)
-            record["id"] = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
-            yield record
+        for lineno, line, error in _decoded_lines(path):
+            if error is None and not line.strip():
+                continue
+            try:
+                if error is not None:
+                    raise CorpusError(error)
+                yield _corpus_record(path, lineno, line)
+            except CorpusError as err:
+                if not keep_bad:
+                    raise
+                yield BadRecord(f"{path} line {lineno}", str(err))
     elif path.suffix == ".txt":
-        for lineno, line in _read_lines(path):
+        for lineno, line, error in _decoded_lines(path):
+            if error is not None:
+                if not keep_bad:
+                    raise CorpusError(error)
+                yield BadRecord(f"{path} line {lineno}", error)
+                continue
             text = line.rstrip("\n")
             if text.strip():
                 yield {"id": f"{path.name}:{lineno}", "text": text}
@@ -463,13 +542,28 @@ def read_gold(path: str | Path) -> list[GoldRecord]:
     return records
 
 
+def check_length(nlp: Language, text: str, where: str) -> None:
+    """Raise a :class:`~hybridner.errors.CorpusError` if ``text`` is too long for ``nlp``."""
+    if len(text) > nlp.max_length:
+        raise CorpusError(
+            f"{where}: {len(text):,} characters, more than the {nlp.max_length:,} a spaCy "
+            "pipeline accepts (nlp.max_length); split it into smaller documents, e.g. one "
+            "per paragraph or section"
+        )
+
+
 def make_docs(
     nlp: Language, records: Iterable[dict[str, Any]], *, batch_size: int = 256
 ) -> Iterator[Doc]:
-    """Tokenise records into Docs, keeping each record's id in ``doc.user_data["id"]``."""
+    """Tokenise records into Docs, keeping each record's id in ``doc.user_data["id"]``.
+
+    A text longer than ``nlp.max_length`` characters (spaCy's limit, 1,000,000 by
+    default) raises :class:`~hybridner.errors.CorpusError` naming the document.
+    """
 
     def pairs() -> Iterator[tuple[str, dict[str, Any]]]:
         for record in records:
+            check_length(nlp, record["text"], f"document {record.get('id')!r}")
             yield record["text"], record
 
     for doc, record in nlp.pipe(pairs(), as_tuples=True, batch_size=batch_size):

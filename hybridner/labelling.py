@@ -149,6 +149,17 @@ class DocBatch:
         return values
 
 
+#: A labelling function may yield at most this many spans per token of a document
+#: (plus :data:`MAX_SPANS_EXTRA`): more is taken for an endless generator.
+MAX_SPANS_PER_TOKEN = 10
+MAX_SPANS_EXTRA = 100
+
+
+def max_spans(doc: Doc) -> int:
+    """The most spans one labelling function may yield on ``doc`` (see :data:`MAX_SPANS_PER_TOKEN`)."""
+    return MAX_SPANS_PER_TOKEN * len(doc) + MAX_SPANS_EXTRA
+
+
 class LabellingFunction:
     """Base class of all labelling functions.
 
@@ -182,8 +193,18 @@ class LabellingFunction:
             self(doc)
 
     def __call__(self, doc: Doc) -> Doc:
+        limit = max_spans(doc)
         try:
-            found = list(self.find(doc))
+            found = []
+            for item in self.find(doc):
+                found.append(item)
+                if len(found) > limit:
+                    raise RuleError(
+                        f"labelling function {self.name!r} yielded more than {limit:,} spans on "
+                        f"{doc_name(doc)} ({len(doc)} tokens; the limit is {MAX_SPANS_PER_TOKEN} "
+                        f"per token plus {MAX_SPANS_EXTRA}); look for an endless loop or "
+                        "generator in the function, or yield fewer, longer spans"
+                    )
         except RuleError:
             raise
         except Exception as err:
@@ -210,8 +231,14 @@ class LabellingFunction:
                     "(start, end) or (start, end, label)"
                 )
         else:
+            hint = ""
+            if item is None:
+                hint = (
+                    " (doc.char_span returns None when the character offsets do not fall on "
+                    "token boundaries: pass alignment_mode='expand' or check for None)"
+                )
             raise RuleError(
-                f"{where}: yielded {item!r} ({type(item).__name__}); yield a spaCy Span "
+                f"{where}: yielded {item!r} ({type(item).__name__}){hint}; yield a spaCy Span "
                 "or token offsets (start, end) / (start, end, label)"
             )
         if start >= end:
