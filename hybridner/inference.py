@@ -14,7 +14,7 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import spacy
 from spacy.language import Language
@@ -53,17 +53,18 @@ def _init_annotator(config: str | None, data: bytes | None) -> None:
 Offsets = list[tuple[int, int, str]]
 
 
-def _entities(nlp: Language, texts: list[str], careful: bool) -> list[Offsets | str]:
-    """The entity offsets of each text; with ``careful``, a text the model fails on
-    gives the error's description instead (the batch is retried text by text)."""
+def _entities(nlp: Language, texts: list[str]) -> list[Offsets | str]:
+    """The entity offsets of each text; a text the model fails on gives the error's
+    description instead (a failed batch is retried text by text to find it)."""
+    if not texts:
+        return []
     try:
         return [
             [(e.start_char, e.end_char, e.label_) for e in doc.ents]
             for doc in nlp.pipe(texts, batch_size=len(texts))
         ]
     except Exception:
-        if not careful:
-            raise
+        pass
     found: list[Offsets | str] = []
     for text in texts:
         try:
@@ -77,7 +78,16 @@ def _entities_of_batch(texts: list[str]) -> list[Offsets | str]:
     """In a worker: the entity offsets of each text (compact, unlike a Doc), or the
     description of the model's error on it."""
     assert _WORKER_NLP is not None, "annotation worker started without a model"
-    return _entities(_WORKER_NLP, texts, careful=True)
+    return _entities(_WORKER_NLP, texts)
+
+
+class _Item(NamedTuple):
+    """One input of :meth:`NERModel.annotate`: its text and record, or why it is bad."""
+
+    text: str
+    record: dict[str, Any]
+    position: int
+    error: tuple[str, str] | None
 
 
 #: What :meth:`NERModel.annotate` does with a record it cannot annotate.
@@ -194,14 +204,15 @@ class NERModel:
                 return f"record {record['id']!r}"
             return f"input {position}"
 
-        def triples() -> Iterator[tuple[str, dict[str, Any], int]]:
+        def items() -> Iterator[_Item]:
+            """Each input as an item to annotate, or a bad one, in input order."""
             for position, item in enumerate(texts, start=1):
                 if isinstance(item, str):
                     text, record = item, {"text": item}
                 elif isinstance(item, dict) and isinstance(item.get("text"), str):
                     text, record = item["text"], dict(item)
                 elif isinstance(item, BadRecord):
-                    bad(item.where, item.error)
+                    yield _Item("", {}, position, (item.where, item.error))
                     continue
                 else:
                     where = (
@@ -211,54 +222,61 @@ class NERModel:
                         f"a record with fields {sorted(item)}" if isinstance(item, dict)
                         else type(item).__name__
                     )
-                    bad(where, (
+                    yield _Item("", {}, position, (where, (
                         f"{where}: expected a string or a record with a string \"text\", got "
                         f"{got}; give each record a \"text\""
-                    ))
+                    )))
                     continue
+                error = None
                 if len(text) > self.nlp.max_length:
                     where = name(record, position)
                     try:
                         check_length(self.nlp, text, where)
                     except CorpusError as err:
-                        bad(where, str(err))
-                        continue
-                yield text, record, position
+                        error = (where, str(err))
+                yield _Item(text, record, position, error)
 
-        def finish(
-            batch: list[tuple[str, dict[str, Any], int]], found: list[Offsets | str]
-        ) -> Iterator[dict[str, Any]]:
-            for (text, record, position), entities in zip(batch, found, strict=True):
+        def texts_of(batch: list[_Item]) -> list[str]:
+            return [item.text for item in batch if item.error is None]
+
+        def finish(batch: list[_Item], found: list[Offsets | str]) -> Iterator[dict[str, Any]]:
+            """The batch's records in input order; bad ones reported where they were."""
+            results = iter(found)
+            for item in batch:
+                if item.error is not None:
+                    bad(*item.error)
+                    continue
+                entities = next(results)
                 if isinstance(entities, str):
-                    where = name(record, position)
+                    where = name(item.record, item.position)
                     bad(where, (
                         f"{where}: the model failed on this text ({entities}); fix or remove "
                         "the record, or pass on_error='skip' (--on-error skip) to go on without it"
                     ))
                     continue
-                record["entities"] = [
-                    {"start": s, "end": e, "label": label, "text": text[s:e]}
+                item.record["entities"] = [
+                    {"start": s, "end": e, "label": label, "text": item.text[s:e]}
                     for s, e, label in entities
                 ]
-                yield record
+                yield item.record
 
         if n_process == 1:
-            for batch in _chunks(triples(), batch_size):
-                yield from finish(batch, _entities(self.nlp, [t for t, _, _ in batch], careful=True))
+            for batch in _chunks(items(), batch_size):
+                yield from finish(batch, _entities(self.nlp, texts_of(batch)))
             return
         from .streaming import ordered_map
 
         global _WORKER_NLP
         previous, _WORKER_NLP = _WORKER_NLP, self.nlp
         try:
-            pending = deque[list[tuple[str, dict[str, Any], int]]]()
+            pending = deque[list[_Item]]()
 
-            def texts_of(batch: list[tuple[str, dict[str, Any], int]]) -> list[str]:
+            def send(batch: list[_Item]) -> list[str]:
                 pending.append(batch)
-                return [text for text, _, _ in batch]
+                return texts_of(batch)
 
             results = ordered_map(
-                _entities_of_batch, map(texts_of, _chunks(triples(), batch_size)), n_process=n_process,
+                _entities_of_batch, map(send, _chunks(items(), batch_size)), n_process=n_process,
                 initializer=_init_annotator, initargs=_annotator_initargs(self.nlp),
             )
             for found in results:
