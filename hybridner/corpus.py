@@ -62,6 +62,7 @@ __all__ = [
     "replace_mentions",
     "write_jsonl",
     "atomic_open",
+    "check_output_path",
 ]
 
 logger = logging.getLogger("hybridner")
@@ -127,19 +128,51 @@ def make_nlp(lang: str = "en", *, tokenizer: str = "fine") -> Language:
     return nlp
 
 
+def check_output_path(path: str | Path, *, what: str = "the output") -> Path:
+    """Check that ``path`` can be written before any work is done; return it as a Path.
+
+    The nearest existing folder above it must be a folder we may write in. A
+    symbolic link at ``path`` itself is fine: it is replaced, never written through.
+    """
+    path = Path(path)
+    ancestor = path.parent if str(path.parent) else Path(".")
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(
+            f"{path}: {ancestor} is a file, not a folder, so {what} cannot be written there; "
+            "choose another path"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{path}: the folder {ancestor} is not writable (permission denied); choose a "
+            "folder you can write in or fix its permissions"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it over ``path`` on success.
 
-    On error the temporary file is removed and ``path`` is left untouched.
+    On error the temporary file is removed and ``path`` is left untouched. A
+    symbolic link at ``path`` is replaced by the new file: the link's target is
+    never opened or changed.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         raise OutputError(f"{path}: is a folder; give a file name for the output")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
+        check_output_path(path)
         raise OutputError(f"{path}: the folder {parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as err:
+        raise OutputError(
+            f"{path}: cannot write in the folder {parent} ({err.strerror or err}); choose a "
+            "folder you can write in or fix its permissions"
+        ) from err
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)

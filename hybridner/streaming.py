@@ -47,6 +47,7 @@ from .bootstrap import (
 )
 from .corpus import (
     atomic_open,
+    check_output_path,
     make_docs,
     make_nlp,
     read_texts,
@@ -236,10 +237,17 @@ def label_corpus(
         raise HybridNERError(f"batch_size must be at least 1, got {batch_size}")
     if n_process < 1:
         raise HybridNERError(f"n_process must be at least 1, got {n_process}")
-    out = Path(out)
-    if out.is_dir():
+    out = check_output_path(out, what="weak.jsonl")
+    if out.is_dir() and not out.is_symlink():
         raise OutputError(f"{out}: is a folder; give a file name for weak.jsonl")
-    shards_dir = None if training_data is None else Path(training_data)
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: the folder {out.parent} does not exist; create it first")
+    shards_dir = None if training_data is None else check_output_path(training_data, what="--training-data")
+    if shards_dir is not None and shards_dir.is_symlink():
+        raise OutputError(
+            f"{shards_dir}: is a symbolic link; hybridner does not write through links: give a "
+            "real folder for --training-data"
+        )
     if shards_dir is not None and shards_dir.exists() and not shards_dir.is_dir():
         raise OutputError(f"{shards_dir}: exists and is not a folder; choose another folder")
     timings: dict[str, float] = {}
