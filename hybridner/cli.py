@@ -352,7 +352,7 @@ def annotate(
     quiet: Quiet = False,
 ) -> None:
     """Annotate texts with a trained model, streaming JSONL records with "entities"."""
-    from .corpus import read_texts, write_jsonl
+    from .corpus import json_line, read_texts, write_jsonl
     from .inference import load
 
     with _command(verbose, quiet):
@@ -363,7 +363,7 @@ def annotate(
         )
         if out is None:
             for record in records:
-                typer.echo(json.dumps(record, ensure_ascii=False))
+                typer.echo(json_line(record))
         else:
             write_jsonl(out, records)
     if records.skipped:

@@ -61,6 +61,7 @@ __all__ = [
     "write_docbin",
     "replace_mentions",
     "write_jsonl",
+    "json_line",
     "atomic_open",
     "check_output_path",
 ]
@@ -189,12 +190,29 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+#: Characters that ``str.splitlines`` (and some JSON-lines readers) take for line
+#: ends: escaped in JSON lines, so that one record is always one line for any reader.
+_LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def json_line(record: Any) -> str:
+    """``record`` as one line of JSON (UTF-8 text kept readable), without the newline.
+
+    Every character another reader might take for a line end (``U+2028``,
+    ``U+0085``...) is escaped, so the line holds exactly one record.
+
+    >>> json_line({"text": "a\u2028b"})
+    '{"text": "a\\\\u2028b"}'
+    """
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+
+
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     """Write records as JSON lines, atomically; return how many were written."""
     count = 0
     with atomic_open(path) as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(json_line(record) + "\n")
             count += 1
     return count
 
@@ -387,7 +405,10 @@ def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entit
     checked = []
     for start, end, label in entities:
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
-            raise CorpusError(f"{where}: offsets ({start!r}, {end!r}) must be integers")
+            raise CorpusError(
+                f"{where}: offsets ({start!r}, {end!r}) must be integers; write character "
+                "offsets as JSON numbers, e.g. [0, 7, \"Drug\"]"
+            )
         if start >= end:
             raise CorpusError(
                 f"{where}: entity ({start}, {end}, {label!r}) is reversed or empty; "

@@ -20,7 +20,6 @@ one with the same fitted model, and come back in order.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import multiprocessing
 import os
@@ -48,6 +47,7 @@ from .bootstrap import (
 from .corpus import (
     atomic_open,
     check_output_path,
+    json_line,
     make_docs,
     make_nlp,
     read_texts,
@@ -133,9 +133,9 @@ class _LabelJob:
         docbin = DocBin(attrs=DOCBIN_ATTRS, store_user_data=False) if self.training else None
         for doc in weak.label(docs):
             n_tokens += len(doc)
-            lines.append(json.dumps(weak_record(
+            lines.append(json_line(weak_record(
                 doc, weak.function_names, aggregated=AGGREGATED, candidates=self.candidates,
-            ), ensure_ascii=False))
+            )))
             if docbin is not None and len(doc):
                 docbin.add(to_training_doc(
                     doc, aggregated=AGGREGATED, candidates=self.candidates,
