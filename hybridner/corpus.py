@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -190,21 +191,28 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
-#: Characters that ``str.splitlines`` (and some JSON-lines readers) take for line
-#: ends: escaped in JSON lines, so that one record is always one line for any reader.
-_LINE_BREAKS = {ord(ch): f"\\u{ord(ch):04x}" for ch in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+#: Characters escaped in JSON lines: those ``str.splitlines`` (and some JSON-lines
+#: readers) take for line ends, so that one record is always one line for any
+#: reader, and lone surrogates, which UTF-8 cannot encode (``json.loads`` gives
+#: them back).
+_ESCAPED = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ud800-\udfff]")
 
 
 def json_line(record: Any) -> str:
     """``record`` as one line of JSON (UTF-8 text kept readable), without the newline.
 
     Every character another reader might take for a line end (``U+2028``,
-    ``U+0085``...) is escaped, so the line holds exactly one record.
+    ``U+0085``...) and every lone surrogate is escaped, so the line holds exactly
+    one record and can be written as UTF-8.
 
     >>> json_line({"text": "a\u2028b"})
     '{"text": "a\\\\u2028b"}'
     """
-    return json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS)
+    line = json.dumps(record, ensure_ascii=False)
+    if line.isascii():
+        return line
+    # raw, such characters can only be inside JSON strings, where an escape means the same
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
