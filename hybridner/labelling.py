@@ -502,6 +502,12 @@ def _import_file(path: Path) -> Any:
 def load_rules(path: str | Path) -> list[LabellingFunction]:
     """Import a rule file, or every ``*.py`` file of a folder, and collect its functions.
 
+    Only the files named are imported: in a folder, its ``*.py`` files whose names
+    do not start with ``_`` or ``.`` (helpers such as ``_words.py`` are imported
+    only by the rule files that import them; a folder with an ``__init__.py`` is
+    a package, its ``__init__.py`` runs first). Sub-folders and other files are
+    never imported.
+
     Every module-level :class:`LabellingFunction` the files define is returned,
     in file then definition order. Two different functions with one name raise
     :class:`~hybridner.errors.RuleError`.
@@ -510,7 +516,13 @@ def load_rules(path: str | Path) -> list[LabellingFunction]:
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+        # only the folder's own rule files: not its helpers (``_words.py``, imported
+        # through the package if at all), hidden or editor files (``.#x.py``),
+        # sub-folders, nor anything that is not a .py file
+        files = sorted(
+            p for p in path.glob("*.py")
+            if not p.name.startswith(("_", ".")) and p.is_file()
+        )
     elif path.is_file():
         if path.suffix != ".py":
             raise RuleError(f"{path}: rule files must be Python files ending in .py")
