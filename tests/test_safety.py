@@ -147,3 +147,20 @@ def test_safety_output_folders_that_are_links_are_refused(tiny_project: TinyProj
     assert result.exit_code == 1 and "is a symbolic link" in result.stderr and "--training-data" in result.stderr
     assert [p.name for p in real.iterdir()] == ["keep.txt"]
     assert not (tmp_path / "weak.jsonl").exists()
+
+
+def test_safety_aggregator_save_replaces_a_symlink(tmp_path: Path) -> None:
+    from hybridner import MajorityAggregator
+
+    target = tmp_path / "elsewhere.json"
+    target.write_text("keep me", "utf8")
+    link = tmp_path / "aggregator.json"
+    link.symlink_to(target)
+    import spacy
+    from spacy.tokens import Span
+
+    doc = spacy.blank("en")("aspirin")
+    doc.spans["f"] = [Span(doc, 0, 1, label="Drug")]
+    MajorityAggregator(["Drug"]).fit([doc]).save(link)
+    assert not link.is_symlink() and json.loads(link.read_text("utf8"))
+    assert target.read_text("utf8") == "keep me"
