@@ -242,8 +242,11 @@ class MajorityAggregator(_Aggregator):
         return agg
 
     def save(self, path: str | Path) -> None:
-        """Write the aggregator as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf8")
+        """Write the aggregator as JSON, atomically (a symlink there is replaced)."""
+        from .corpus import atomic_open  # the one atomic writer
+
+        with atomic_open(path) as handle:
+            json.dump(self.to_dict(), handle, indent=1)
 
 
 class HMMAggregator(_Aggregator):
@@ -561,8 +564,11 @@ class HMMAggregator(_Aggregator):
         return agg
 
     def save(self, path: str | Path) -> None:
-        """Write the fitted model as JSON (never pickle)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf8")
+        """Write the fitted model as JSON (never pickle), atomically (a symlink there is replaced)."""
+        from .corpus import atomic_open  # the one atomic writer
+
+        with atomic_open(path) as handle:
+            json.dump(self.to_dict(), handle, indent=1)
 
 
 def _voters(

@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .corpus import _json_records, atomic_open
+from .corpus import _json_records, atomic_open, json_line
 from .errors import CorpusError, HybridNERError, OutputError
 from .inference import load
 
@@ -537,5 +537,5 @@ def write_tasks(
             handle.write("\n")
         else:
             for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(json_line(record) + "\n")
     return len(records)

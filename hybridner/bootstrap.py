@@ -37,6 +37,7 @@ from spacy.tokens import Doc
 from .aggregation import HMMAggregator, MajorityAggregator
 from .corpus import (
     atomic_open,
+    check_output_path,
     gold_docs,
     make_docs,
     make_nlp,
@@ -339,6 +340,7 @@ class BootstrapResult:
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
+    check_output_path(out, what="the run folder")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; choose another --out")
     if out.exists() and not overwrite:

@@ -41,6 +41,12 @@ class HMMEngine(str, Enum):
     skweak = "skweak"
 
 
+class OnError(str, Enum):
+    raise_ = "raise"
+    skip = "skip"
+    log = "log"
+
+
 class Tokenizer(str, Enum):
     fine = "fine"
     spacy = "spacy"
@@ -338,22 +344,32 @@ def annotate(
     n_process: Annotated[
         int, typer.Option(min=1, help="Worker processes (each loads the model once); 1 unless cores are idle.")
     ] = 1,
+    on_error: Annotated[
+        OnError,
+        typer.Option(help="A bad record (not JSON, no string text, the model fails on it): stop, skip it, or skip it with a warning naming it."),
+    ] = OnError.raise_,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
     """Annotate texts with a trained model, streaming JSONL records with "entities"."""
-    from .corpus import read_texts, write_jsonl
+    from .corpus import json_line, read_texts, write_jsonl
     from .inference import load
 
     with _command(verbose, quiet):
         ner = load(model)
-        records = ner.annotate(read_texts(input), batch_size=batch_size, n_process=n_process)
+        records = ner.annotate(
+            read_texts(input, keep_bad=on_error is not OnError.raise_), batch_size=batch_size,
+            n_process=n_process, on_error=on_error.value,
+        )
         if out is None:
             for record in records:
-                typer.echo(json.dumps(record, ensure_ascii=False))
-            return
-        count = write_jsonl(out, records)
-    typer.echo(f"annotated {count} documents into {out}", err=True)
+                typer.echo(json_line(record))
+        else:
+            write_jsonl(out, records)
+    if records.skipped:
+        typer.echo(f"skipped {records.skipped} records (--on-error {on_error.value})", err=True)
+    if out is not None:
+        typer.echo(f"annotated {records.annotated} documents into {out}", err=True)
 
 
 class TaskFormat(str, Enum):

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "make_nlp",
     "refine_tokenizer",
     "read_texts",
+    "BadRecord",
     "read_gold",
     "make_docs",
     "gold_docs",
@@ -60,7 +62,9 @@ __all__ = [
     "write_docbin",
     "replace_mentions",
     "write_jsonl",
+    "json_line",
     "atomic_open",
+    "check_output_path",
 ]
 
 logger = logging.getLogger("hybridner")
@@ -126,19 +130,51 @@ def make_nlp(lang: str = "en", *, tokenizer: str = "fine") -> Language:
     return nlp
 
 
+def check_output_path(path: str | Path, *, what: str = "the output") -> Path:
+    """Check that ``path`` can be written before any work is done; return it as a Path.
+
+    The nearest existing folder above it must be a folder we may write in. A
+    symbolic link at ``path`` itself is fine: it is replaced, never written through.
+    """
+    path = Path(path)
+    ancestor = path.parent if str(path.parent) else Path(".")
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(
+            f"{path}: {ancestor} is a file, not a folder, so {what} cannot be written there; "
+            "choose another path"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{path}: the folder {ancestor} is not writable (permission denied); choose a "
+            "folder you can write in or fix its permissions"
+        )
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it over ``path`` on success.
 
-    On error the temporary file is removed and ``path`` is left untouched.
+    On error the temporary file is removed and ``path`` is left untouched. A
+    symbolic link at ``path`` is replaced by the new file: the link's target is
+    never opened or changed.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         raise OutputError(f"{path}: is a folder; give a file name for the output")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
+        check_output_path(path)
         raise OutputError(f"{path}: the folder {parent} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except OSError as err:
+        raise OutputError(
+            f"{path}: cannot write in the folder {parent} ({err.strerror or err}); choose a "
+            "folder you can write in or fix its permissions"
+        ) from err
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)
@@ -155,50 +191,143 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+#: Characters escaped in JSON lines: those ``str.splitlines`` (and some JSON-lines
+#: readers) take for line ends, so that one record is always one line for any
+#: reader, and lone surrogates, which UTF-8 cannot encode (``json.loads`` gives
+#: them back).
+_ESCAPED = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029\ud800-\udfff]")
+
+
+def json_line(record: Any) -> str:
+    """``record`` as one line of JSON (UTF-8 text kept readable), without the newline.
+
+    Every character another reader might take for a line end (``U+2028``,
+    ``U+0085``...) and every lone surrogate is escaped, so the line holds exactly
+    one record and can be written as UTF-8.
+
+    >>> json_line({"text": "a\u2028b"})
+    '{"text": "a\\\\u2028b"}'
+    """
+    line = json.dumps(record, ensure_ascii=False)
+    if line.isascii():
+        return line
+    # raw, such characters can only be inside JSON strings, where an escape means the same
+    return _ESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     """Write records as JSON lines, atomically; return how many were written."""
     count = 0
     with atomic_open(path) as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(json_line(record) + "\n")
             count += 1
     return count
 
 
-def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _bad_bytes_message(line: str, lineno: int, path: Path) -> str | None:
+    """The message for a line that was not valid UTF-8 (decoded with surrogateescape), or None."""
+    bad = [i for i, ch in enumerate(line) if "\udc80" <= ch <= "\udcff"]
+    if not bad:
+        return None
+    shown = " ".join(f"{ord(line[i]) - 0xDC00:02x}" for i in bad[:4])
+    hint = ""
+    if lineno == 1 and line[:2] in ("\udcff\udcfe", "\udcfe\udcff"):
+        hint = " (the file starts with a UTF-16 byte-order mark: it is UTF-16)"
+    return (
+        f"{path} line {lineno}: not valid UTF-8 (bytes {shown} at column {bad[0] + 1}){hint}; "
+        f"re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name}` "
+        "(or -f utf-16 for UTF-16 files)"
+    )
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, line, None) for each line, or (number, line, message) for a line that
+    is not valid UTF-8. An initial UTF-8 BOM is dropped; ``\r\n`` and ``\r`` end lines."""
     try:
-        with path.open(encoding="utf-8-sig", newline=None) as handle:
-            yield from enumerate(handle, start=1)
-    except UnicodeDecodeError as err:
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline=None)
+    except OSError as err:
+        raise CorpusError(f"{path}: cannot be read ({err.strerror or err}); check the path and its permissions") from err
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            yield lineno, line, _bad_bytes_message(line, lineno, path)
+
+
+def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    for lineno, line, error in _decoded_lines(path):
+        if error is not None:
+            raise CorpusError(error)
+        yield lineno, line
+
+
+def _parse_json_line(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
         raise CorpusError(
-            f"{path}: not valid UTF-8 (byte {err.start} of the bad chunk: {err.reason}); "
-            "re-encode the file as UTF-8"
+            f"{path} line {lineno}: not valid JSON ({err.msg}; column {err.colno}); "
+            "each line must be one JSON object such as {\"text\": \"...\"}"
         ) from err
+    if not isinstance(record, dict):
+        raise CorpusError(
+            f"{path} line {lineno}: expected a JSON object, got {type(record).__name__}; "
+            "each line must be one JSON object such as {\"text\": \"...\"}"
+        )
+    return record
 
 
 def _json_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for lineno, line in _read_lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CorpusError(
-                f"{path} line {lineno}: not valid JSON ({err.msg}; column {err.colno}); "
-                "each line must be one JSON object such as {\"text\": \"...\"}"
-            ) from err
-        if not isinstance(record, dict):
-            raise CorpusError(
-                f"{path} line {lineno}: expected a JSON object, got {type(record).__name__}"
-            )
-        yield lineno, record
+        yield lineno, _parse_json_line(path, lineno, line)
 
 
-def read_texts(path: str | Path) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class BadRecord:
+    """A corpus line or file that cannot be used, in place of its record.
+
+    :func:`read_texts` yields these with ``keep_bad=True`` instead of raising, so
+    that a stream (``annotate(..., on_error="skip")``) can go on past it.
+    ``where`` names the file and line; ``error`` is the message ``read_texts``
+    would have raised.
+    """
+
+    where: str
+    error: str
+
+
+def _corpus_record(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    record = _parse_json_line(path, lineno, line)
+    if "text" not in record:
+        raise CorpusError(
+            f"{path} line {lineno}: no \"text\" field (fields: {sorted(record)}); "
+            "each line needs {\"text\": \"...\"}"
+        )
+    if not isinstance(record["text"], str):
+        raise CorpusError(
+            f"{path} line {lineno}: \"text\" must be a string, got "
+            f"{type(record['text']).__name__} {_short(record['text'])}; write the document as a "
+            "JSON string"
+        )
+    record["id"] = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
+    return record
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_texts(path: str | Path, *, keep_bad: bool = False) -> Iterator[dict[str, Any] | BadRecord]:
     """Stream the documents of a corpus as records ``{"id", "text", ...}``.
 
     Documents without an ``"id"`` get ``"<file>:<line>"``. Errors name the file
-    and line.
+    and line. Documents with an empty text are kept (labelled with nothing, never
+    trained on), so that outputs stay record for record with the input; blank
+    lines are skipped. With ``keep_bad=True``, a line that cannot be used (not
+    UTF-8, not JSON, no string ``"text"``) is yielded as a :class:`BadRecord`
+    instead of raising; errors about the whole file still raise.
 
     >>> for record in read_texts("texts.jsonl"):  # doctest: +SKIP
     ...     record["id"], record["text"]
@@ -212,28 +341,37 @@ def read_texts(path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 text = file.read_text(encoding="utf-8-sig")
             except UnicodeDecodeError as err:
-                raise CorpusError(f"{file}: not valid UTF-8 ({err.reason}); re-encode it") from err
+                error = (
+                    f"{file}: not valid UTF-8 (byte {err.start}: {err.reason}); re-encode it as "
+                    f"UTF-8, e.g. `iconv -f latin1 -t utf-8 {file.name}`"
+                )
+                if not keep_bad:
+                    raise CorpusError(error) from err
+                yield BadRecord(str(file), error)
+                continue
             yield {"id": file.name, "text": text}
         return
     if not path.is_file():
         raise CorpusError(f"{path}: no such corpus file or folder")
     if path.suffix == ".jsonl":
-        for lineno, record in _json_records(path):
-            if "text" not in record:
-                raise CorpusError(
-                    f"{path} line {lineno}: no \"text\" field (fields: {sorted(record)}); "
-                    "each line needs {\"text\": \"...\"}"
-                )
-            if not isinstance(record["text"], str):
-                raise CorpusError(
-                    f"{path} line {lineno}: \"text\" must be a string, got "
-                    f"{type(record['text']).__name__}"
-                )
-            record = dict(record)
-            record["id"] = str(record["id"]) if record.get("id") is not None else f"{path.name}:{lineno}"
-            yield record
+        for lineno, line, error in _decoded_lines(path):
+            if error is None and not line.strip():
+                continue
+            try:
+                if error is not None:
+                    raise CorpusError(error)
+                yield _corpus_record(path, lineno, line)
+            except CorpusError as err:
+                if not keep_bad:
+                    raise
+                yield BadRecord(f"{path} line {lineno}", str(err))
     elif path.suffix == ".txt":
-        for lineno, line in _read_lines(path):
+        for lineno, line, error in _decoded_lines(path):
+            if error is not None:
+                if not keep_bad:
+                    raise CorpusError(error)
+                yield BadRecord(f"{path} line {lineno}", error)
+                continue
             text = line.rstrip("\n")
             if text.strip():
                 yield {"id": f"{path.name}:{lineno}", "text": text}
@@ -275,7 +413,10 @@ def _check_entities(entities: list[Entity], text: str, where: str) -> list[Entit
     checked = []
     for start, end, label in entities:
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
-            raise CorpusError(f"{where}: offsets ({start!r}, {end!r}) must be integers")
+            raise CorpusError(
+                f"{where}: offsets ({start!r}, {end!r}) must be integers; write character "
+                "offsets as JSON numbers, e.g. [0, 7, \"Drug\"]"
+            )
         if start >= end:
             raise CorpusError(
                 f"{where}: entity ({start}, {end}, {label!r}) is reversed or empty; "
@@ -463,13 +604,28 @@ def read_gold(path: str | Path) -> list[GoldRecord]:
     return records
 
 
+def check_length(nlp: Language, text: str, where: str) -> None:
+    """Raise a :class:`~hybridner.errors.CorpusError` if ``text`` is too long for ``nlp``."""
+    if len(text) > nlp.max_length:
+        raise CorpusError(
+            f"{where}: {len(text):,} characters, more than the {nlp.max_length:,} a spaCy "
+            "pipeline accepts (nlp.max_length); split it into smaller documents, e.g. one "
+            "per paragraph or section"
+        )
+
+
 def make_docs(
     nlp: Language, records: Iterable[dict[str, Any]], *, batch_size: int = 256
 ) -> Iterator[Doc]:
-    """Tokenise records into Docs, keeping each record's id in ``doc.user_data["id"]``."""
+    """Tokenise records into Docs, keeping each record's id in ``doc.user_data["id"]``.
+
+    A text longer than ``nlp.max_length`` characters (spaCy's limit, 1,000,000 by
+    default) raises :class:`~hybridner.errors.CorpusError` naming the document.
+    """
 
     def pairs() -> Iterator[tuple[str, dict[str, Any]]]:
         for record in records:
+            check_length(nlp, record["text"], f"document {record.get('id')!r}")
             yield record["text"], record
 
     for doc, record in nlp.pipe(pairs(), as_tuples=True, batch_size=batch_size):

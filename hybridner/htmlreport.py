@@ -17,7 +17,6 @@ from typing import Any
 from spacy import displacy
 
 from .corpus import atomic_open
-from .errors import OutputError
 
 __all__ = ["render_report_html", "write_report_html"]
 
@@ -494,10 +493,11 @@ def render_report_html(report: dict[str, Any]) -> str:
 
 
 def write_report_html(report: dict[str, Any], path: str | Path) -> Path:
-    """Write :func:`render_report_html` to ``path`` atomically."""
+    """Write :func:`render_report_html` to ``path`` atomically.
+
+    A symbolic link at ``path`` is replaced by the report, never written through.
+    """
     path = Path(path)
-    if path.is_symlink():
-        raise OutputError(f"{path}: is a symbolic link; hybridner does not write through links")
     page = render_report_html(report)
     with atomic_open(path) as handle:
         handle.write(page)

@@ -149,6 +149,17 @@ class DocBatch:
         return values
 
 
+#: A labelling function may yield at most this many spans per token of a document
+#: (plus :data:`MAX_SPANS_EXTRA`): more is taken for an endless generator.
+MAX_SPANS_PER_TOKEN = 10
+MAX_SPANS_EXTRA = 100
+
+
+def max_spans(doc: Doc) -> int:
+    """The most spans one labelling function may yield on ``doc`` (see :data:`MAX_SPANS_PER_TOKEN`)."""
+    return MAX_SPANS_PER_TOKEN * len(doc) + MAX_SPANS_EXTRA
+
+
 class LabellingFunction:
     """Base class of all labelling functions.
 
@@ -182,8 +193,18 @@ class LabellingFunction:
             self(doc)
 
     def __call__(self, doc: Doc) -> Doc:
+        limit = max_spans(doc)
         try:
-            found = list(self.find(doc))
+            found = []
+            for item in self.find(doc):
+                found.append(item)
+                if len(found) > limit:
+                    raise RuleError(
+                        f"labelling function {self.name!r} yielded more than {limit:,} spans on "
+                        f"{doc_name(doc)} ({len(doc)} tokens; the limit is {MAX_SPANS_PER_TOKEN} "
+                        f"per token plus {MAX_SPANS_EXTRA}); look for an endless loop or "
+                        "generator in the function, or yield fewer, longer spans"
+                    )
         except RuleError:
             raise
         except Exception as err:
@@ -210,8 +231,14 @@ class LabellingFunction:
                     "(start, end) or (start, end, label)"
                 )
         else:
+            hint = ""
+            if item is None:
+                hint = (
+                    " (doc.char_span returns None when the character offsets do not fall on "
+                    "token boundaries: pass alignment_mode='expand' or check for None)"
+                )
             raise RuleError(
-                f"{where}: yielded {item!r} ({type(item).__name__}); yield a spaCy Span "
+                f"{where}: yielded {item!r} ({type(item).__name__}){hint}; yield a spaCy Span "
                 "or token offsets (start, end) / (start, end, label)"
             )
         if start >= end:
@@ -475,6 +502,12 @@ def _import_file(path: Path) -> Any:
 def load_rules(path: str | Path) -> list[LabellingFunction]:
     """Import a rule file, or every ``*.py`` file of a folder, and collect its functions.
 
+    Only the files named are imported: in a folder, its ``*.py`` files whose names
+    do not start with ``_`` or ``.`` (helpers such as ``_words.py`` are imported
+    only by the rule files that import them; a folder with an ``__init__.py`` is
+    a package, its ``__init__.py`` runs first). Sub-folders and other files are
+    never imported.
+
     Every module-level :class:`LabellingFunction` the files define is returned,
     in file then definition order. Two different functions with one name raise
     :class:`~hybridner.errors.RuleError`.
@@ -483,7 +516,13 @@ def load_rules(path: str | Path) -> list[LabellingFunction]:
     """
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
+        # only the folder's own rule files: not its helpers (``_words.py``, imported
+        # through the package if at all), hidden or editor files (``.#x.py``),
+        # sub-folders, nor anything that is not a .py file
+        files = sorted(
+            p for p in path.glob("*.py")
+            if not p.name.startswith(("_", ".")) and p.is_file()
+        )
     elif path.is_file():
         if path.suffix != ".py":
             raise RuleError(f"{path}: rule files must be Python files ending in .py")

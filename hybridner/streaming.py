@@ -20,7 +20,6 @@ one with the same fitted model, and come back in order.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import multiprocessing
 import os
@@ -47,6 +46,8 @@ from .bootstrap import (
 )
 from .corpus import (
     atomic_open,
+    check_output_path,
+    json_line,
     make_docs,
     make_nlp,
     read_texts,
@@ -132,9 +133,9 @@ class _LabelJob:
         docbin = DocBin(attrs=DOCBIN_ATTRS, store_user_data=False) if self.training else None
         for doc in weak.label(docs):
             n_tokens += len(doc)
-            lines.append(json.dumps(weak_record(
+            lines.append(json_line(weak_record(
                 doc, weak.function_names, aggregated=AGGREGATED, candidates=self.candidates,
-            ), ensure_ascii=False))
+            )))
             if docbin is not None and len(doc):
                 docbin.add(to_training_doc(
                     doc, aggregated=AGGREGATED, candidates=self.candidates,
@@ -236,10 +237,17 @@ def label_corpus(
         raise HybridNERError(f"batch_size must be at least 1, got {batch_size}")
     if n_process < 1:
         raise HybridNERError(f"n_process must be at least 1, got {n_process}")
-    out = Path(out)
-    if out.is_dir():
+    out = check_output_path(out, what="weak.jsonl")
+    if out.is_dir() and not out.is_symlink():
         raise OutputError(f"{out}: is a folder; give a file name for weak.jsonl")
-    shards_dir = None if training_data is None else Path(training_data)
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: the folder {out.parent} does not exist; create it first")
+    shards_dir = None if training_data is None else check_output_path(training_data, what="--training-data")
+    if shards_dir is not None and shards_dir.is_symlink():
+        raise OutputError(
+            f"{shards_dir}: is a symbolic link; hybridner does not write through links: give a "
+            "real folder for --training-data"
+        )
     if shards_dir is not None and shards_dir.exists() and not shards_dir.is_dir():
         raise OutputError(f"{shards_dir}: exists and is not a folder; choose another folder")
     timings: dict[str, float] = {}

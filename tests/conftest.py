@@ -118,3 +118,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"benchmark data not found at {SHARED_DATA} (only present in the project's workspace and CI)")
     return SHARED_DATA
+
+
+def make_ruler_model(path: Path) -> Path:
+    """A deterministic, untrained model folder: an entity ruler named "ner" with the lexicon drugs."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler", name="ner")
+    ruler.add_patterns([{"label": "Drug", "pattern": drug} for drug in DRUGS_IN_LEXICON])
+    nlp.to_disk(path)
+    return path
