@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -48,7 +49,14 @@ from spacy.tokens import Doc, Span
 
 from .corpus import make_docs
 from .errors import HybridNERError
-from .labelling import FunctionRule, LabellingFunction, RegexRule, _chunks, apply_functions
+from .labelling import (
+    SOURCE_SHA256,
+    FunctionRule,
+    LabellingFunction,
+    RegexRule,
+    _chunks,
+    apply_functions,
+)
 from .lexicons import Gazetteer
 from .training import TrainingResult, train_model
 
@@ -150,7 +158,13 @@ def function_fingerprint(function: LabellingFunction) -> tuple[dict[str, Any] | 
     )
     texts = [p.read_bytes() for p in files]
     reads = any(_READS_SPANS.search(t.decode("utf8", "replace")) for t in texts)
-    return base | {"files": {p.name: hashlib.sha256(t).hexdigest() for p, t in zip(files, texts)}}, reads
+    digests = {p.name: hashlib.sha256(t).hexdigest() for p, t in zip(files, texts)}
+    # a rule file edited since it was imported in this process still runs its old source
+    module = sys.modules.get(getattr(target, "__module__", ""))
+    imported = getattr(module, SOURCE_SHA256, None)
+    if imported is not None:
+        digests[path.name] = imported
+    return base | {"files": digests}, reads
 
 
 def _pid_alive(pid: int) -> bool:
