@@ -6,7 +6,8 @@ Run from the repository root::
 
 Copies ``lexicons/`` and ``rules/`` to a temporary project and runs
 ``hybridner bootstrap`` on the embedded sample corpus and dev set, each run a
-fresh process, with the default settings (30 epochs at most):
+fresh process, with the default settings (30 epochs at most) and a stage cache
+folder of its own in the temporary project:
 
 1. cold: an empty stage cache;
 2. unchanged: the same command again;
@@ -47,7 +48,7 @@ def run_bootstrap(project: Path) -> tuple[float, dict]:
     command = [
         sys.executable, "-m", "hybridner", "bootstrap", str(project / "lexicons"),
         "--corpus", str(paths["corpus"]), "--dev", str(paths["dev"]), "--out", str(out),
-        "--overwrite", "--no-html", "--quiet",
+        "--overwrite", "--no-html", "--quiet", "--cache-dir", str(project / "cache"),
     ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     started = time.perf_counter()

@@ -14,9 +14,8 @@
 The run folder is written under a temporary name and renamed into place at the
 end, so ``RUN`` is either the complete new run, the previous one, or absent;
 temporary folders a killed run left behind are removed by the next run. Stage
-outputs are kept in a cache (:mod:`hybridner.stagecache`), by default
-``.hybridner-cache/`` beside the run folder, so that a rerun redoes only what
-changed.
+outputs are kept in a cache (:mod:`hybridner.stagecache`) so that a rerun redoes
+only what changed.
 """
 
 from __future__ import annotations
@@ -65,9 +64,9 @@ from .lexicons import (
 )
 from .report import build_report, render_report_md
 from .stagecache import (
-    DEFAULT_FOLDER,
     StageCache,
     cached_train_model,
+    default_cache_dir,
     is_stale,
     label_documents,
     tmp_name,
@@ -495,7 +494,8 @@ def bootstrap(
 
     ``n_process`` worker processes run the labelling functions. Stage outputs
     (each function's spans, the trained model) are kept in ``cache_dir``
-    (default: ``.hybridner-cache`` beside ``out``) and reused when their inputs
+    (default: :func:`hybridner.stagecache.default_cache_dir`, in the user's cache
+    folder) and reused when their inputs
     are unchanged (see :mod:`hybridner.stagecache`); ``cache=False`` neither
     reads nor writes it. The outputs are the same with and without the cache,
     and for any ``n_process``.
@@ -512,7 +512,8 @@ def bootstrap(
         raise HybridNERError(f"n_process must be at least 1, got {n_process}")
     stage_cache = None
     if cache:
-        stage_cache = StageCache(out.parent / DEFAULT_FOLDER if cache_dir is None else cache_dir)
+        folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
+        stage_cache = None if folder is None else StageCache(folder)
     if corpus is None:
         sample = example_paths()
         corpus = sample["corpus"]

@@ -183,7 +183,7 @@ def bootstrap(
         typer.Option(help="Reuse stage outputs (each function's spans, the trained model) whose inputs are unchanged."),
     ] = True,
     cache_dir: Annotated[
-        Optional[Path], typer.Option(help="Stage cache folder (default: .hybridner-cache beside --out).")
+        Optional[Path], typer.Option(help="Stage cache folder (default: ~/.cache/hybridner/stages or $HYBRIDNER_CACHE_DIR/stages).")
     ] = None,
     verbose: Verbose = False,
     quiet: Quiet = False,

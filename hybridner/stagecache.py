@@ -60,12 +60,10 @@ from .labelling import (
 from .lexicons import Gazetteer
 from .training import TrainingResult, train_model
 
-__all__ = ["DEFAULT_FOLDER", "StageCache", "label_documents", "cached_train_model"]
+__all__ = ["StageCache", "default_cache_dir", "label_documents", "cached_train_model"]
 
 logger = logging.getLogger("hybridner")
 
-#: The cache folder's name beside the run folder, when no other is given.
-DEFAULT_FOLDER = ".hybridner-cache"
 #: Bump when an entry's layout changes.
 FORMAT = 1
 #: The trained models kept; the least recently used beyond are removed.
@@ -74,6 +72,20 @@ KEEP_MODELS = 5
 KEEP_SPANS = 500
 _TMP = re.compile(r"\.tmp-(\d+)-")
 _READS_SPANS = re.compile(r"\.spans\b|\bspans\s*\[")
+
+
+def default_cache_dir() -> Path | None:
+    """The stage cache's folder, or None when caching is turned off.
+
+    ``$HYBRIDNER_CACHE_DIR/stages`` if that variable is set (empty or ``off``
+    turns the cache off, as for the gazetteers' cache), else
+    ``$XDG_CACHE_HOME/hybridner/stages`` or ``~/.cache/hybridner/stages``.
+    """
+    value = os.environ.get("HYBRIDNER_CACHE_DIR")
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "none") else Path(value) / "stages"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hybridner" / "stages"
 
 
 def _sha(data: Any) -> str:
@@ -201,7 +213,7 @@ def _remove(path: Path) -> None:
 class StageCache:
     """A folder of stage outputs keyed by the sha256 of their inputs.
 
-    >>> cache = StageCache("runs/.hybridner-cache")  # doctest: +SKIP
+    >>> cache = StageCache(default_cache_dir())  # doctest: +SKIP
     """
 
     def __init__(self, root: str | Path) -> None:
