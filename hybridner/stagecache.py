@@ -479,12 +479,14 @@ def label_documents(
     if stats.run and n_process > 1:
         _label_in_workers(job, docs, records, n_process, batch_size)
     else:
-        started, done = time.perf_counter(), 0
+        started, logged = time.perf_counter(), 0
         for offset, chunk in _offsets(docs, batch_size):
             job.label(chunk, offset)
-            done += len(chunk)
-            logger.debug("labelled %d of %d documents (%.0f docs/s)", done, len(docs),
-                         done / max(time.perf_counter() - started, 1e-9))
+            done = offset + len(chunk)
+            if done - logged >= 1000:
+                logged = done
+                logger.info("labelled %d of %d documents (%.0f docs/s)", done, len(docs),
+                            done / max(time.perf_counter() - started, 1e-9))
     if cache is not None:
         for i, function in enumerate(functions):
             if keys[i] is not None and cached[i] is None:
