@@ -116,8 +116,8 @@ def main() -> int:
         "are unchanged (runs 2 and 4): the trained model is keyed by the training documents "
         "themselves. A change that alters the aggregated labels (run 3) retrains; only the "
         "labelling of the changed rules is saved then, which is little on this corpus. Run 3 "
-        "trains on other data, so early stopping ends it at another step, and this machine is "
-        "shared with other jobs: its wall time says \"as long as a cold run\", not more.",
+        "trains on other data (early stopping may end it at another step) on a machine shared "
+        "with other jobs: its wall time says \"as long as a cold run\", not more.",
         "",
     ]
     text = "\n".join(lines)
