@@ -12,7 +12,10 @@
     RUN/report.html       the same, browsable: rule diagnostics, charts, documents
 
 The run folder is written under a temporary name and renamed into place at the
-end, so ``RUN`` is either the complete new run, the previous one, or absent.
+end, so ``RUN`` is either the complete new run, the previous one, or absent;
+temporary folders a killed run left behind are removed by the next run. Stage
+outputs are kept in a cache (:mod:`hybridner.stagecache`) so that a rerun redoes
+only what changed.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from .corpus import (
     atomic_open,
     check_output_path,
     gold_docs,
-    make_docs,
     make_nlp,
     read_gold,
     read_texts,
@@ -62,7 +64,14 @@ from .lexicons import (
     rename_labels,
 )
 from .report import build_report, render_report_md
-from .training import train_model
+from .stagecache import (
+    StageCache,
+    cached_train_model,
+    default_cache_dir,
+    is_stale,
+    label_documents,
+    tmp_name,
+)
 from .vectors import check_vectors, require_floret, train_floret_vectors
 
 __all__ = [
@@ -100,6 +109,8 @@ class WeakLabels:
     timings: dict[str, float] = field(default_factory=dict)
     first_round: HMMAggregator | MajorityAggregator | None = None
     document_functions: list[LabellingFunction] = field(default_factory=list)
+    #: the labelling functions run, and those whose spans came from the stage cache
+    cache: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def function_names(self) -> list[str]:
@@ -212,6 +223,8 @@ def weak_label(
     doc_level: bool = False,
     default_rules: bool = True,
     hmm_engine: Literal["numpy", "skweak"] = "numpy",
+    n_process: int = 1,
+    cache_dir: str | Path | None = None,
 ) -> WeakLabels:
     """Apply lexicons, rules and candidates to a corpus and aggregate their votes.
 
@@ -224,6 +237,10 @@ def weak_label(
     aggregation round in which document-level functions vote (see
     :mod:`hybridner.doclevel`). ``hmm_engine`` picks the HMM's implementation:
     hybridner's vectorised ``"numpy"`` one or skweak's own (same model, same output).
+    ``n_process`` worker processes run the labelling functions (the result does
+    not depend on it). With ``cache_dir``, each function's spans are kept in that
+    stage cache and read back when the function and the corpus are unchanged
+    (see :mod:`hybridner.stagecache`).
 
     >>> weak = weak_label("lexicons/", corpus="texts.jsonl")  # doctest: +SKIP
     >>> weak.docs[0].spans["aggregated"]  # doctest: +SKIP
@@ -244,7 +261,11 @@ def weak_label(
     nlp = make_nlp(lang, tokenizer=tokenizer)
     started = time.perf_counter()
     all_functions = functions + candidate_fns
-    docs = list(apply_functions(all_functions, make_docs(nlp, read_texts(corpus))))
+    docs, stats = label_documents(
+        all_functions, list(read_texts(corpus)), nlp, n_process=n_process,
+        cache=None if cache_dir is None else StageCache(cache_dir),
+        settings={"lang": lang, "tokenizer": tokenizer},
+    )
     if not docs:
         raise CorpusError(
             f"{corpus}: the corpus holds no documents; add documents (.txt: one per line, "
@@ -263,6 +284,7 @@ def weak_label(
     return WeakLabels(
         nlp, docs, functions, model, labels, candidate_fns, timings,
         first_round=first_round, document_functions=doc_functions,
+        cache={"run": stats.run, "reused": stats.reused},
     )
 
 
@@ -396,11 +418,31 @@ def _replace_folder(tmp: Path, out: Path) -> None:
     """Move the finished run into place; the old run is removed only after."""
     old = None
     if out.exists():
-        old = out.parent / f".{out.name}.old-{int(time.time() * 1000)}"
+        old = out.parent / tmp_name(f".{out.name}.old")
         out.rename(old)
     tmp.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_interrupted(out: Path) -> None:
+    """Tidy what a killed run left beside ``out``.
+
+    Its temporary run folders are removed. A run killed between the two renames
+    of :func:`_replace_folder` left the previous run under its ``.old`` name and
+    no ``out``: the previous run is put back.
+    """
+    if not out.parent.is_dir():
+        return
+    left = [p for p in out.parent.iterdir()
+            if p.name.startswith((f".{out.name}.tmp-", f".{out.name}.old.tmp-")) and is_stale(p)]
+    for path in sorted(left, key=lambda p: p.stat().st_mtime, reverse=True):
+        if ".old.tmp-" in path.name and not out.exists():
+            logger.warning("%s: restoring the previous run, left by an interrupted run", out)
+            path.rename(out)
+            continue
+        logger.info("removing %s, left by an interrupted run", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def bootstrap(
@@ -428,6 +470,9 @@ def bootstrap(
     default_rules: bool = True,
     html: bool = True,
     overwrite: bool = False,
+    n_process: int = 1,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> BootstrapResult:
     """Weakly label a corpus, train a spaCy NER model on it and score it.
 
@@ -449,13 +494,28 @@ def bootstrap(
     ``report.json`` holds the rule diagnostics (:mod:`hybridner.diagnostics`);
     ``html`` also writes them as a self-contained ``report.html``.
 
+    ``n_process`` worker processes run the labelling functions. Stage outputs
+    (each function's spans, the trained model) are kept in ``cache_dir``
+    (default: :func:`hybridner.stagecache.default_cache_dir`, in the user's cache
+    folder) and reused when their inputs
+    are unchanged (see :mod:`hybridner.stagecache`); ``cache=False`` neither
+    reads nor writes it. The outputs are the same with and without the cache,
+    and for any ``n_process``.
+
     >>> result = bootstrap("lexicons/", out="runs/v1")  # doctest: +SKIP
     >>> result.report["dev"]["model"]["f1"]  # doctest: +SKIP
     """
     total_started = time.perf_counter()
     settings_vectors = vectors
     out = Path(out)
+    _clean_interrupted(out)
     _check_output(out, overwrite)
+    if n_process < 1:
+        raise HybridNERError(f"n_process must be at least 1, got {n_process}")
+    stage_cache = None
+    if cache:
+        folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
+        stage_cache = None if folder is None else StageCache(folder)
     if corpus is None:
         sample = example_paths()
         corpus = sample["corpus"]
@@ -476,11 +536,13 @@ def bootstrap(
         lexicons, corpus=corpus, rules=rules, candidates=candidates, lang=lang,
         aggregator=aggregator, seed=seed, tokenizer=tokenizer, label_map=label_map,
         doc_level=doc_level, default_rules=default_rules, hmm_engine=hmm_engine,
+        n_process=n_process, cache_dir=None if stage_cache is None else stage_cache.root,
     )
     timings = dict(weak.timings)
+    reused_models: list[bool] = []
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_name(f".{out.name}") + "-", dir=out.parent))
     tmp.chmod(0o777 & ~_umask())
     try:
         started = time.perf_counter()
@@ -535,10 +597,11 @@ def bootstrap(
             vectors = train_floret_vectors(weak.docs, tmp / "vectors", lang=lang)
             timings["vectors"] = time.perf_counter() - started
 
-        result = train_model(
-            train_docs, dev_docs_now, output_dir=tmp, lang=lang, seed=seed,
+        result, reused = cached_train_model(
+            stage_cache, train_docs, dev_docs_now, output_dir=tmp, lang=lang, seed=seed,
             max_epochs=max_epochs, tokenizer=tokenizer, vectors=vectors,
         )
+        reused_models.append(reused)
         timings["training"] = result.seconds
 
         def dev_f1(nlp: Language) -> float:
@@ -556,11 +619,12 @@ def bootstrap(
                 undo = weak.add_function(ModelFunction(result.nlp, name=f"model:round{round_no}"))
                 round_train, round_dev = training_data()
                 round_dir = tmp / f".self-training-{round_no}"
-                candidate = train_model(
-                    round_train, round_dev, output_dir=round_dir, lang=lang, seed=seed,
-                    max_epochs=max_epochs, tokenizer=tokenizer,
+                candidate, reused = cached_train_model(
+                    stage_cache, round_train, round_dev, output_dir=round_dir, lang=lang,
+                    seed=seed, max_epochs=max_epochs, tokenizer=tokenizer,
                     vectors=None if vectors is None else tmp / "vectors",
                 )
+                reused_models.append(reused)
                 f1 = dev_f1(candidate.nlp)
                 kept = f1 > best_f1
                 rounds.append({"round": round_no, "dev_f1": f1, "previous_dev_f1": best_f1,
@@ -610,6 +674,12 @@ def bootstrap(
             "vectors": None if settings_vectors is None else str(settings_vectors),
             "hmm_engine": hmm_engine,
         }, layers=layers)
+        report["stage_cache"] = {
+            "folder": None if stage_cache is None else str(stage_cache.root),
+            "functions_run": weak.cache.get("run", []),
+            "functions_reused": weak.cache.get("reused", []),
+            "models_reused": reused_models,
+        }
         with atomic_open(tmp / "report.json") as handle:
             json.dump(report, handle, indent=1)
         with atomic_open(tmp / "report.md") as handle:

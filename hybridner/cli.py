@@ -181,6 +181,16 @@ def bootstrap(
         bool, typer.Option(help="Also write the browsable report.html (rule diagnostics, documents).")
     ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    n_process: Annotated[
+        int, typer.Option(min=1, help="Worker processes for the labelling functions (same result for any).")
+    ] = 1,
+    cache: Annotated[
+        bool,
+        typer.Option(help="Reuse stage outputs (each function's spans, the trained model) whose inputs are unchanged."),
+    ] = True,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="Stage cache folder (default: ~/.cache/hybridner/stages or $HYBRIDNER_CACHE_DIR/stages).")
+    ] = None,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
@@ -194,7 +204,7 @@ def bootstrap(
             tokenizer=tokenizer.value, label_map=_parse_map(label_map), doc_level=doc_level,
             augment=augment, self_training=self_training,
             min_confidence=min_confidence, vectors=vectors, html=html, overwrite=overwrite,
-            hmm_engine=hmm_engine.value,
+            hmm_engine=hmm_engine.value, n_process=n_process, cache=cache, cache_dir=cache_dir,
         )
     report = result.report
     typer.echo(f"model written to {result.model_path}")

@@ -14,6 +14,7 @@ collects every labelling function they define.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -105,6 +106,9 @@ def _register(name: str, filename: str, lineno: int) -> None:
         )
     _REGISTRY[(filename, name)] = lineno
 
+
+#: Module attribute: the sha256 of a rule file's source when it was imported.
+SOURCE_SHA256 = "__hybridner_source_sha256__"
 
 #: ``doc.user_data`` key of the text a Doc was made from (set by hybridner.corpus.make_docs).
 TEXT_KEY = "hybridner:text"
@@ -446,6 +450,10 @@ def _exec_module(module_name: str, path: Path, *, package_dir: Path | None = Non
         raise RuleError(f"{path}: cannot be imported as a Python rule file")
     resolved = path.resolve()
     module = importlib.util.module_from_spec(spec)
+    # the source actually run: the stage cache keys a rule's spans by it, even when
+    # the file is edited after this import (rule modules are imported once per process)
+    with contextlib.suppress(OSError):
+        module.__dict__[SOURCE_SHA256] = hashlib.sha256(path.read_bytes()).hexdigest()
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)

@@ -151,16 +151,21 @@ def test_bootstrap_bc5cdr_slice_model_beats_lexicon_match(shared_data, tmp_path)
 
 @pytest.mark.slow
 def test_bootstrap_same_seed_same_result(tiny_project):
-    runs = []
-    for name in ("a", "b"):
+    """Two runs, and runs on 1 and 2 processes, give byte-identical weak labels and scores."""
+    runs = {}
+    for name, n_process in (("a", 1), ("b", 1), ("c", 2)):
         out = tiny_project.root / name
         result = bootstrap(
             tiny_project.lexicons, corpus=tiny_project.corpus, dev=tiny_project.dev,
-            out=out, max_epochs=2, seed=5,
+            out=out, max_epochs=2, seed=5, n_process=n_process, cache=False,
         )
-        runs.append(((out / "weak.jsonl").read_bytes(), result.report["dev"]["model"]))
-    assert runs[0][0] == runs[1][0]
-    assert runs[0][1] == runs[1][1]
+        assert result.report["stage_cache"]["models_reused"] == [False]
+        losses = [h["loss_ner"] for h in result.report["training"]["history"]]
+        runs[name] = ((out / "weak.jsonl").read_bytes(), result.report["dev"]["model"], losses)
+    assert runs["a"][0] == runs["b"][0] == runs["c"][0]
+    assert runs["a"][1] == runs["b"][1] == runs["c"][1]
+    assert runs["a"][2] == runs["b"][2] == runs["c"][2]
+    assert any(runs["a"][2]), "the model was trained"
 
 
 def test_bootstrap_evaluate_on_gold_scores_every_stage(tiny_project):

@@ -171,6 +171,32 @@ def test_cli_bootstrap_candidates_are_missing_in_training(project: TinyProject) 
     assert report["aggregated"]["missing_tokens"] >= len(candidate_tokens)
 
 
+@pytest.mark.slow
+def test_cli_bootstrap_cache_dir_and_no_cache(project: TinyProject, tmp_path: Path) -> None:
+    cache = tmp_path / "stage-cache"
+    out = project.root / "runs" / "cached"
+    args = bootstrap_args(project, out, "--max-epochs", "1", "--cache-dir", str(cache), "--n-process", "2")
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert len(list((cache / "training").iterdir())) == 1
+    again = runner.invoke(app, [*args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    report = json.loads((out / "report.json").read_text("utf8"))
+    assert report["stage_cache"]["folder"] == str(cache)
+    assert report["stage_cache"]["models_reused"] == [True] and not report["stage_cache"]["functions_run"]
+    assert "reusing the trained model from the stage cache" in again.stderr
+
+    entries = sorted(p.name for p in cache.rglob("*"))
+    plain = project.root / "runs" / "uncached"
+    result = runner.invoke(app, bootstrap_args(project, plain, "--max-epochs", "1", "--no-cache"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((plain / "report.json").read_text("utf8"))
+    assert report["stage_cache"]["folder"] is None and report["stage_cache"]["models_reused"] == [False]
+    assert sorted(p.name for p in cache.rglob("*")) == entries
+    assert (plain / "weak.jsonl").read_bytes() == (out / "weak.jsonl").read_bytes()
+    assert hidden_entries(out.parent) == []
+
+
 # ---------------------------------------------------------------------- evaluate
 
 
@@ -323,7 +349,8 @@ def test_cli_label_map_bad_syntax_is_a_usage_error(tiny_project: TinyProject) ->
     [
         ("bootstrap", ["--rules", "--candidates", "--corpus", "--dev", "--gold", "--out", "--lang",
                        "--aggregator", "--seed", "--max-epochs", "--min-confidence", "--overwrite",
-                       "--tokenizer", "--map", "--doc-level", "--augment", "--self-training"]),
+                       "--tokenizer", "--map", "--doc-level", "--augment", "--self-training",
+                       "--n-process", "--cache-dir", "--no-cache"]),
         ("label", ["--corpus", "--out", "--rules", "--candidates", "--aggregator", "--seed"]),
         ("evaluate", ["--json"]),
         ("annotate", ["--out", "--batch-size"]),
