@@ -352,20 +352,29 @@ def rename_labels(lexicons: Mapping[str, Lexicon], mapping: Mapping[str, str]) -
 # --------------------------------------------------------------------------- matching
 
 
-def cache_dir() -> Path | None:
-    """Where large lexicons keep their built matchers, or None when caching is off.
+def cache_root() -> Path | None:
+    """hybridner's cache folder, or None when caching is off.
 
-    ``$HYBRIDNER_CACHE_DIR`` if set (empty or ``off`` turns the cache off), else
-    ``$XDG_CACHE_HOME/hybridner/gazetteers`` or ``~/.cache/hybridner/gazetteers``.
-    Files are named by a hash of the terms and settings, so a changed lexicon is
-    never served stale. They hold numpy arrays only (read without pickle); a
-    file owned by another user or writable by others is ignored all the same.
+    ``$HYBRIDNER_CACHE_DIR`` if set (empty or ``off`` turns every cache off), else
+    ``$XDG_CACHE_HOME/hybridner`` or ``~/.cache/hybridner``.
     """
     value = os.environ.get("HYBRIDNER_CACHE_DIR")
     if value is not None:
         return None if value.strip().lower() in ("", "off", "0", "none") else Path(value)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hybridner" / "gazetteers"
+    return Path(base) / "hybridner"
+
+
+def cache_dir() -> Path | None:
+    """Where large lexicons keep their built matchers, or None when caching is off.
+
+    ``gazetteers/`` in :func:`cache_root`. Files are named by a hash of the terms
+    and settings, so a changed lexicon is never served stale. They hold numpy
+    arrays only (read without pickle); a file owned by another user or writable
+    by others is ignored all the same.
+    """
+    root = cache_root()
+    return None if root is None else root / "gazetteers"
 
 
 def _fold(text: str) -> str:

@@ -57,7 +57,7 @@ from .labelling import (
     _chunks,
     apply_functions,
 )
-from .lexicons import Gazetteer
+from .lexicons import Gazetteer, cache_root
 from .training import TrainingResult, train_model
 
 __all__ = ["StageCache", "default_cache_dir", "label_documents", "cached_train_model"]
@@ -81,11 +81,8 @@ def default_cache_dir() -> Path | None:
     turns the cache off, as for the gazetteers' cache), else
     ``$XDG_CACHE_HOME/hybridner/stages`` or ``~/.cache/hybridner/stages``.
     """
-    value = os.environ.get("HYBRIDNER_CACHE_DIR")
-    if value is not None:
-        return None if value.strip().lower() in ("", "off", "0", "none") else Path(value) / "stages"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hybridner" / "stages"
+    root = cache_root()
+    return None if root is None else root / "stages"
 
 
 def _sha(data: Any) -> str:

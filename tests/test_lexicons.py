@@ -370,8 +370,8 @@ def test_lexicons_cache_hit_gives_the_same_matcher(tmp_path, monkeypatch) -> Non
     # another term list or another casing is another cache entry
     assert not Gazetteer(_big_lexicon(61), case_sensitive=False).cache_hit
     assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
-    assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
-    assert (tmp_path / "cache").stat().st_mode & 0o077 == 0
+    assert len(list((tmp_path / "cache" / "gazetteers").glob("*.npz"))) == 3
+    assert (tmp_path / "cache" / "gazetteers").stat().st_mode & 0o077 == 0
 
 
 def test_lexicons_cache_ignores_unsafe_or_broken_files(tmp_path, monkeypatch, caplog) -> None:
@@ -380,7 +380,7 @@ def test_lexicons_cache_ignores_unsafe_or_broken_files(tmp_path, monkeypatch, ca
     monkeypatch.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
     Gazetteer(_big_lexicon(), case_sensitive=True)
-    [path] = (tmp_path / "cache").glob("*.npz")
+    [path] = (tmp_path / "cache" / "gazetteers").glob("*.npz")
     path.write_bytes(b"not an index")
     with caplog.at_level(logging.WARNING, logger="hybridner"):
         rebuilt = Gazetteer(_big_lexicon(), case_sensitive=True)
@@ -398,12 +398,14 @@ def test_lexicons_cache_off(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setattr(lexicons_module, "CACHE_MIN_TERMS", 10)
     monkeypatch.setenv("HYBRIDNER_CACHE_DIR", "off")
-    assert lexicons_module.cache_dir() is None
+    assert lexicons_module.cache_dir() is None and lexicons_module.cache_root() is None
     Gazetteer(_big_lexicon(), case_sensitive=True)
     assert not Gazetteer(_big_lexicon(), case_sensitive=True).cache_hit
     monkeypatch.delenv("HYBRIDNER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert lexicons_module.cache_dir() == tmp_path / "hybridner" / "gazetteers"
+    monkeypatch.setenv("HYBRIDNER_CACHE_DIR", str(tmp_path / "mine"))
+    assert lexicons_module.cache_dir() == tmp_path / "mine" / "gazetteers"
 
 
 # ------------------------------------------------------------------------- quality
