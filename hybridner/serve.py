@@ -363,13 +363,21 @@ def create_app(
     info = model_info(ner, run_dir, limits=limits)
     shapes = _request_models(max_text_length, max_batch_size)
     max_body = max_batch_size * (4 * max_text_length + 1024) + 65536  # UTF-8 and JSON escapes
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridner-annotate")
+    # one model thread per process, made on first use and again after a shutdown (an
+    # app's lifespan may run more than once, e.g. under several test clients)
+    executors: list[ThreadPoolExecutor] = []
+
+    def executor() -> ThreadPoolExecutor:
+        if not executors:
+            executors.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybridner-annotate"))
+        return executors[0]
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
         logger.info("serving %s (labels %s)", info["name"], ", ".join(info["labels"]))
         yield
-        executor.shutdown(wait=False, cancel_futures=True)
+        if executors:
+            executors.pop().shutdown(wait=False, cancel_futures=True)
 
     app = fastapi.FastAPI(
         title="hybridner NER service",
@@ -507,7 +515,7 @@ def create_app(
 
     async def run_model(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cancelled = threading.Event()
-        job = executor.submit(annotate, records, cancelled)
+        job = executor().submit(annotate, records, cancelled)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(job), timeout)
         except TimeoutError:

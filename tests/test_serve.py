@@ -282,6 +282,15 @@ def test_serve_health_answers_while_the_model_works() -> None:
         assert answers["slow"].status_code == 200
 
 
+def test_serve_app_outlives_its_lifespan_and_runs_again() -> None:
+    """An app started and stopped (its model thread shut down) serves again when restarted."""
+    app = create_app(ruler_model())
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.post("/annotate", json={"text": "aspirin"}).status_code == 200
+    assert TestClient(app).post("/annotate", json={"text": "aspirin"}).status_code == 200
+
+
 def test_serve_bad_settings_and_models_are_typed_errors(tmp_path: Path) -> None:
     ner = ruler_model()
     with pytest.raises(HybridNERError, match="max_batch_size must be a positive integer, got 0"):
