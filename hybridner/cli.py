@@ -382,6 +382,32 @@ def annotate(
         typer.echo(f"annotated {records.annotated} documents into {out}", err=True)
 
 
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A run folder (RUN/, its scores shown at /model) or a model folder (RUN/model).")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each loading the model once.")] = 1,
+    max_text_length: Annotated[int, typer.Option(min=1, help="Most characters in one text (413 beyond).")] = 100_000,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Most texts in one request (413 beyond).")] = 256,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds a request may wait for and run the model (503/504 beyond).")
+    ] = 30.0,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Serve a trained model over HTTP: POST /annotate, GET /health, GET /model, /openapi.json (needs hybridner[serve])."""
+    from .serve import serve as run
+
+    with _command(verbose, quiet):
+        typer.echo(f"serving {model} at http://{host}:{port} (API docs at /docs); Ctrl+C to stop", err=True)
+        run(
+            model, host=host, port=port, workers=workers, max_text_length=max_text_length,
+            max_batch_size=max_batch_size, timeout=timeout,
+            log_level="debug" if verbose else "warning" if quiet else "info",
+        )
+
+
 class TaskFormat(str, Enum):
     prodigy = "prodigy"
     label_studio = "label-studio"
