@@ -396,11 +396,14 @@ def serve(
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
-    """Serve a trained model over HTTP: POST /annotate, GET /health, GET /model, /openapi.json (needs hybridner[serve])."""
+    """Serve a trained model over HTTP: POST /annotate, GET /health, GET /model, /openapi.json (needs: pip install "hybridner\\[serve]")."""
     from .serve import serve as run
 
     with _command(verbose, quiet):
-        typer.echo(f"serving {model} at http://{host}:{port} (API docs at /docs); Ctrl+C to stop", err=True)
+        typer.echo(
+            f"starting the service for {model} at http://{host}:{port} (API docs at /docs); "
+            "Ctrl+C to stop", err=True,
+        )
         run(
             model, host=host, port=port, workers=workers, max_text_length=max_text_length,
             max_batch_size=max_batch_size, timeout=timeout,
