@@ -14,7 +14,14 @@ __version__ = "0.1.0"
 
 from .aggregation import HMMAggregator, MajorityAggregator, load_aggregator
 from .annotation import AnnotationTask, select_documents, write_tasks
-from .bootstrap import BootstrapResult, WeakLabels, bootstrap, weak_label
+from .bootstrap import (
+    BootstrapResult,
+    TrainResult,
+    WeakLabels,
+    bootstrap,
+    train_shards,
+    weak_label,
+)
 from .corpus import read_gold, read_texts
 from .errors import (
     AggregationError,
@@ -37,6 +44,8 @@ __all__ = [
     # the pipeline
     "bootstrap",
     "weak_label",
+    "train_shards",
+    "TrainResult",
     "BootstrapResult",
     "WeakLabels",
     # labelling functions

@@ -72,6 +72,7 @@ from .stagecache import (
     label_documents,
     tmp_name,
 )
+from .training import train_on_shards
 from .vectors import check_vectors, require_floret, train_floret_vectors
 
 __all__ = [
@@ -80,6 +81,8 @@ __all__ = [
     "weak_label",
     "bootstrap",
     "example_paths",
+    "train_shards",
+    "TrainResult",
 ]
 
 logger = logging.getLogger("hybridner")
@@ -695,3 +698,85 @@ def bootstrap(
     return BootstrapResult(
         out=out, model_path=out / "model", report=report, weak=weak, nlp=result.nlp
     )
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_shards` wrote: the run folder, its model and its report."""
+
+    out: Path
+    model_path: Path
+    report: dict[str, Any]
+    nlp: Language
+
+    @property
+    def dev_scores(self) -> dict[str, Any]:
+        """The model's scores on the dev set (precision, recall, f1, per_label)."""
+        return self.report["dev"]["model"]
+
+
+def train_shards(
+    shards: str | Path,
+    *,
+    dev: str | Path,
+    out: str | Path = "runs/train",
+    lang: str = "en",
+    seed: int = 0,
+    max_epochs: int = 30,
+    tokenizer: Literal["fine", "spacy"] = "fine",
+    vectors: str | Path | None = None,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a model on the training shards of ``hybridner label`` and score it on ``dev``.
+
+    The second half of bootstrap for corpora larger than memory: ``hybridner label
+    --training-data SHARDS`` labels the corpus in a stream, and this trains on the
+    shards, streamed file by file (:func:`hybridner.training.train_on_shards`).
+    ``dev`` is hand-annotated (it selects the best model and is scored). Writes
+    ``out/model``, ``out/config.cfg``, ``out/corpus/dev.spacy`` and
+    ``out/report.json`` (the dev scores and training history), under a temporary
+    name renamed into place at the end.
+
+    >>> train_shards("shards/", dev="dev.jsonl", out="runs/big")  # doctest: +SKIP
+    """
+    from .evaluation import score_entities
+    from .inference import NERModel
+
+    out = Path(out)
+    _check_output(out, overwrite)
+    _clean_interrupted(out)
+    if vectors is not None:
+        vectors = check_vectors(vectors)
+    dev_gold = read_gold(dev)
+    dev_docs = gold_docs(make_nlp(lang, tokenizer=tokenizer), dev_gold)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_name(f".{out.name}") + "-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())
+    try:
+        result = train_on_shards(
+            shards, dev_docs, output_dir=tmp, lang=lang, seed=seed, max_epochs=max_epochs,
+            tokenizer=tokenizer, vectors=vectors,
+        )
+        predicted = [
+            [(e["start"], e["end"], e["label"]) for e in record["entities"]]
+            for record in NERModel(result.nlp).annotate({"text": g.text} for g in dev_gold)
+        ]
+        scores = score_entities([g.entities for g in dev_gold], predicted)
+        report = {
+            "shards": str(Path(shards).resolve()),
+            "dev": {"source": str(dev), "documents": len(dev_gold), "model": scores.to_dict()},
+            "training": {"seconds": result.seconds, "best_score": result.best_score,
+                         "history": result.history},
+            "settings": {"lang": lang, "seed": seed, "max_epochs": max_epochs,
+                         "tokenizer": tokenizer,
+                         "vectors": None if vectors is None else str(vectors)},
+        }
+        with atomic_open(tmp / "report.json") as handle:
+            json.dump(report, handle, indent=1)
+        _replace_folder(tmp, out)
+        logger.info("model written to %s", out / "model")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return TrainResult(out=out, model_path=out / "model", report=report, nlp=result.nlp)

@@ -268,6 +268,34 @@ def label(
 
 
 @app.command()
+def train(
+    shards: Annotated[Path, typer.Argument(help="The training shards of label --training-data (a folder of .spacy files).")],
+    dev: Annotated[Path, typer.Option(help="Hand-annotated .jsonl to select and score the model.")],
+    out: Annotated[Path, typer.Option(help="Run folder to write (model/, config.cfg, report.json).")] = Path("runs/train"),
+    lang: LangOpt = "en",
+    tokenizer: TokOpt = Tokenizer.fine,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same result.")] = 0,
+    max_epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 30,
+    vectors: Annotated[Optional[Path], typer.Option(help="A spaCy vectors folder for the model.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train a model on label --training-data shards, streamed: bootstrap for corpora beyond memory."""
+    from .bootstrap import train_shards
+
+    with _command(verbose, quiet):
+        result = train_shards(
+            shards, dev=dev, out=out, lang=lang, seed=seed, max_epochs=max_epochs,
+            tokenizer=tokenizer.value, vectors=vectors, overwrite=overwrite,
+        )
+    scores = result.dev_scores
+    typer.echo(f"model written to {result.model_path}")
+    typer.echo(f"dev set {dev}: P {_pct(scores['precision'])}  R {_pct(scores['recall'])}  "
+               f"F1 {_pct(scores['f1'])}")
+
+
+@app.command()
 def evaluate(
     model: Annotated[Path, typer.Argument(help="A trained model folder (RUN/model).")],
     gold: Annotated[Path, typer.Argument(help="Hand-annotated .jsonl.")],

@@ -13,9 +13,11 @@ import contextvars
 import io
 import json
 import logging
+import math
+import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,19 +27,60 @@ import spacy
 from confection import Config
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as spacy_train
 
 from .corpus import refine_tokenizer, write_docbin
 from .errors import TrainingError
 
-__all__ = ["TrainingResult", "render_config", "train_model"]
+__all__ = ["TrainingResult", "ShardCorpus", "render_config", "train_model", "train_on_shards"]
+
+#: Entity IOB value of a token that begins an entity (spaCy's ENT_IOB: 3 = B)
+_ENT_IOB = spacy.attrs.ENT_IOB
 
 logger = logging.getLogger("hybridner")
 
 _ON_EVALUATION: contextvars.ContextVar[Callable[[dict[str, Any]], None] | None] = (
     contextvars.ContextVar("hybridner_on_evaluation", default=None)
 )
+
+
+class ShardCorpus:
+    """Training examples streamed from DocBin shards, holding one shard at a time.
+
+    Each pass (spaCy's training loop calls the reader once per pass when
+    ``max_epochs = -1``) visits the shards in a new seeded order and each shard's
+    documents shuffled, so memory is bounded by the largest shard, not the
+    corpus. Registered as the ``hybridner.ShardCorpus.v1`` reader.
+    """
+
+    def __init__(self, path: str | Path, *, seed: int = 0) -> None:
+        self.path = Path(path)
+        self.seed = seed
+        self.passes = 0
+
+    def files(self) -> list[Path]:
+        return sorted(self.path.glob("*.spacy")) if self.path.is_dir() else [self.path]
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        from spacy.tokens import DocBin
+
+        rng = random.Random(f"{self.seed}:{self.passes}")
+        self.passes += 1
+        files = self.files()
+        rng.shuffle(files)
+        for file in files:
+            docs = [doc for doc in DocBin().from_disk(file).get_docs(nlp.vocab) if len(doc)]
+            rng.shuffle(docs)
+            for reference in docs:
+                yield Example(nlp.make_doc(reference.text), reference)
+
+
+@spacy.registry.readers("hybridner.ShardCorpus.v1")
+def shard_corpus(path: Path, seed: int = 0) -> ShardCorpus:
+    """The ``hybridner.ShardCorpus.v1`` reader of a training config (see :class:`ShardCorpus`)."""
+    return ShardCorpus(path, seed=seed)
 
 
 @spacy.registry.loggers("hybridner.LogLogger.v1")
@@ -160,7 +203,124 @@ def train_model(
     train_path, dev_path = corpus_dir / "train.spacy", corpus_dir / "dev.spacy"
     write_docbin(train_path, train_docs)
     write_docbin(dev_path, dev_docs)
+    return _train(
+        train_path, dev_path, output_dir=output_dir, n_docs=len(train_docs),
+        n_words=sum(len(doc) for doc in train_docs), n_dev=len(dev_docs), lang=lang, seed=seed,
+        max_epochs=max_epochs, patience=patience, tokenizer=tokenizer, vectors=vectors,
+        saved_train="corpus/train.spacy",
+    )
 
+
+def _stream_training(config: Config, *, n_words: int, max_epochs: int) -> None:
+    """Switch a training config to streamed shards: bounded memory, a step budget.
+
+    spaCy's loop keeps every example in a list when ``max_epochs >= 0``; with
+    ``-1`` it asks the reader again at each pass. The budget is ``max_epochs``
+    passes of batches at the batcher's largest size (in words).
+    """
+    config["corpora"]["train"] = {
+        "@readers": "hybridner.ShardCorpus.v1", "path": config["paths"]["train"],
+        "seed": config["system"]["seed"],
+    }
+    words_per_batch = config["training"]["batcher"]["size"]["stop"]
+    config["training"]["max_epochs"] = -1
+    config["training"]["max_steps"] = max(1, max_epochs * math.ceil(n_words / words_per_batch))
+
+
+def train_on_shards(
+    shards: str | Path,
+    dev_docs: Sequence[Doc],
+    *,
+    output_dir: str | Path,
+    lang: str = "en",
+    seed: int = 0,
+    max_epochs: int = 30,
+    patience: int = 1600,
+    tokenizer: str = "fine",
+    vectors: str | Path | None = None,
+) -> TrainingResult:
+    """:func:`train_model` on training documents streamed from DocBin files.
+
+    ``shards`` is a ``.spacy`` file or a folder of them, such as the
+    ``--training-data`` folder of ``hybridner label``. They are streamed
+    (:class:`ShardCorpus`), one shard at a time in a seeded order at every pass,
+    so memory stays bounded by the largest shard, however many documents there
+    are; ``max_epochs`` passes' worth of steps are trained (early stopping as
+    usual). The saved ``config.cfg`` names ``shards`` (absolute) as its training
+    data and the ``hybridner.ShardCorpus.v1`` reader (spaCy finds it once
+    hybridner is installed).
+
+    >>> result = train_on_shards("shards/", dev, output_dir="run")  # doctest: +SKIP
+    """
+    from spacy.tokens import DocBin
+
+    shards = Path(shards)
+    files = sorted(shards.glob("*.spacy")) if shards.is_dir() else [shards]
+    if not shards.exists() or not files:
+        raise TrainingError(
+            f"{shards}: no training data (a .spacy file, or a folder of them, as written by "
+            "hybridner label --training-data) found there"
+        )
+    n_docs = n_words = 0
+    has_entities = False
+    for file in files:
+        try:
+            docbin = DocBin().from_disk(file)
+        except Exception as err:  # spaCy raises ValueError/KeyError/OSError on a foreign file
+            raise TrainingError(
+                f"{file}: not a spaCy DocBin ({type(err).__name__}: {err}); give the folder "
+                "hybridner label --training-data wrote"
+            ) from None
+        n_docs += len(docbin)
+        n_words += sum(len(tokens) for tokens in docbin.tokens)
+        has_entities = has_entities or any(
+            (tokens[:, docbin.attrs.index(_ENT_IOB)] == 3).any() for tokens in docbin.tokens
+            if len(tokens)
+        )
+    if not n_docs:
+        raise TrainingError(f"{shards}: the training data holds no document")
+    if not has_entities:
+        raise TrainingError(
+            f"{shards}: no entity in any training document; check the labelling run that wrote it"
+        )
+    if not dev_docs:
+        raise TrainingError("no dev documents to select the best model with")
+    output_dir = Path(output_dir)
+    corpus_dir = output_dir / "corpus"
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    dev_path = corpus_dir / "dev.spacy"
+    write_docbin(dev_path, dev_docs)
+    train_path = shards.resolve()
+    return _train(
+        train_path, dev_path, output_dir=output_dir, n_docs=n_docs, n_words=n_words,
+        n_dev=len(dev_docs), lang=lang, seed=seed, max_epochs=max_epochs, patience=patience,
+        tokenizer=tokenizer, vectors=vectors, saved_train=str(train_path), stream=True,
+    )
+
+
+def _train(
+    train_path: Path,
+    dev_path: Path,
+    *,
+    output_dir: Path,
+    n_docs: int,
+    n_words: int,
+    n_dev: int,
+    lang: str,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+    tokenizer: str,
+    vectors: str | Path | None,
+    saved_train: str,
+    stream: bool = False,
+) -> TrainingResult:
+    """Fill the config, run spaCy's training loop, keep the best model in ``output_dir``.
+
+    With ``stream``, the training documents are streamed (:class:`ShardCorpus`,
+    spaCy's ``max_epochs = -1``) instead of held in a list, and ``max_epochs``
+    becomes the step budget of as many passes over the words.
+    """
     overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path)}
     if vectors is not None:
         kept = output_dir / "vectors"
@@ -170,7 +330,6 @@ def train_model(
             shutil.copytree(vectors, kept)
         overrides["paths.vectors"] = str(kept)
 
-    n_words = sum(len(doc) for doc in train_docs)
     eval_frequency = max(20, min(1000, n_words // 200))
     text = render_config(
         lang=lang, seed=seed, max_epochs=max_epochs, patience=patience,
@@ -180,6 +339,8 @@ def train_model(
     config_path.write_text(text, encoding="utf8")
 
     config = Config().from_str(text, overrides=overrides)
+    if stream:
+        _stream_training(config, n_words=n_words, max_epochs=max_epochs)
     config["training"]["logger"] = {"@loggers": "hybridner.LogLogger.v1"}
     history: list[dict[str, Any]] = []
     token = _ON_EVALUATION.set(history.append)
@@ -192,7 +353,7 @@ def train_model(
             refine_tokenizer(nlp)
         logger.info(
             "training NER on %d documents (%d tokens), dev %d documents, up to %d epochs",
-            len(train_docs), n_words, len(dev_docs), max_epochs,
+            n_docs, n_words, n_dev, max_epochs,
         )
         spacy_train(nlp, work_dir, stdout=io.StringIO(), stderr=io.StringIO())
     except Exception as err:
@@ -210,11 +371,13 @@ def train_model(
     # the saved config should name spaCy's own logger, so `spacy train` works alone
     saved = Config().from_disk(model_path / "config.cfg", interpolate=False)
     saved["training"]["logger"] = {"@loggers": "spacy.ConsoleLogger.v1", "progress_bar": False}
-    saved["paths"]["train"] = "corpus/train.spacy"
+    saved["paths"]["train"] = saved_train
     saved["paths"]["dev"] = "corpus/dev.spacy"
     saved["paths"]["vectors"] = None if vectors is None else "vectors"
     # spaCy saved the resolved (temporary) paths; point them back at [paths]
     saved["corpora"]["train"]["path"] = "${paths.train}"
+    if stream:
+        saved["corpora"]["train"]["seed"] = "${system.seed}"
     saved["corpora"]["dev"]["path"] = "${paths.dev}"
     saved["initialize"]["vectors"] = "${paths.vectors}"
     saved.to_disk(model_path / "config.cfg")

@@ -162,3 +162,84 @@ def test_streaming_hmm_engines_give_the_same_weak_labels(tiny_project: TinyProje
         outputs.append(out.read_text("utf8"))
     assert outputs[0] == outputs[1]
     assert weak_label(tiny_project.lexicons, corpus=tiny_project.corpus).aggregator.engine == "numpy"
+
+
+@pytest.mark.slow
+def test_streaming_label_then_train_on_the_shards(tiny_project: TinyProject) -> None:
+    """label --training-data, then train on the shards: bootstrap for corpora beyond memory."""
+    shards = tiny_project.root / "train"
+    result = runner.invoke(app, [
+        "label", str(tiny_project.lexicons), "--corpus", str(tiny_project.corpus),
+        "--out", str(tiny_project.root / "weak.jsonl"), "--batch-size", "20",
+        "--training-data", str(shards),
+    ])
+    assert result.exit_code == 0, result.output
+    out = tiny_project.root / "run"
+    result = runner.invoke(app, [
+        "train", str(shards), "--dev", str(tiny_project.dev), "--out", str(out),
+        "--max-epochs", "3", "--seed", "3",
+    ])
+    assert result.exit_code == 0, result.output
+    assert f"model written to {out / 'model'}" in result.stdout
+    report = json.loads((out / "report.json").read_text("utf8"))
+    assert report["dev"]["documents"] > 0 and 0.0 <= report["dev"]["model"]["f1"] <= 1.0
+    assert report["training"]["history"], "the training loop reported its evaluations"
+    nlp = spacy.load(out / "model")
+    assert "ner" in nlp.pipe_names and set(nlp.get_pipe("ner").labels) <= {"Drug", "Disease", "Dose"}
+    # the saved config trains again on the same shards with spaCy alone
+    config = spacy.util.load_config(out / "model" / "config.cfg", interpolate=False)
+    assert Path(config["paths"]["train"]) == shards.resolve()
+    # the run folder is not replaced without --overwrite, and a bad shards folder says so
+    again = runner.invoke(app, ["train", str(shards), "--dev", str(tiny_project.dev), "--out", str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "foreign"])
+def test_streaming_train_rejects_bad_shards(tiny_project: TinyProject, make: str) -> None:
+    shards = tiny_project.root / "train"
+    if make != "missing":
+        shards.mkdir()
+    if make == "foreign":
+        (shards / "shard-000000.spacy").write_bytes(b"not a DocBin")
+    out = tiny_project.root / "run"
+    result = runner.invoke(app, ["train", str(shards), "--dev", str(tiny_project.dev), "--out", str(out)])
+    assert result.exit_code == 1
+    assert str(shards) in result.output and "hybridner label --training-data" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert [p.name for p in tiny_project.root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_streaming_shard_corpus_streams_one_shard_at_a_time(tiny_project: TinyProject, monkeypatch) -> None:
+    """Training reads the shards lazily, in a new seeded order at each pass, every document once."""
+    from hybridner.training import ShardCorpus
+
+    shards = tiny_project.root / "train"
+    label_corpus(
+        tiny_project.lexicons, corpus=tiny_project.corpus, out=tiny_project.root / "weak.jsonl",
+        batch_size=10, training_data=shards,
+    )
+    reads: list[str] = []
+    original = DocBin.from_disk
+
+    def counted(self, path):  # noqa: ANN001 - DocBin's own signature
+        reads.append(Path(path).name)
+        return original(self, path)
+
+    monkeypatch.setattr(DocBin, "from_disk", counted)
+    nlp = spacy.blank("en")
+    corpus = ShardCorpus(shards, seed=1)
+    stream = corpus(nlp)
+    next(stream)
+    assert len(reads) == 1  # one shard read, not the corpus
+    assert len([eg for eg in stream]) == 79  # the rest of the first pass
+    first_pass = list(reads)
+    assert sorted(first_pass) == sorted(p.name for p in shards.iterdir()) and len(first_pass) == 8
+    texts = [eg.reference.text for eg in corpus(nlp)]
+    assert len(texts) == 80 and len(set(texts)) == len(set(
+        json.loads(line)["text"] for line in tiny_project.corpus.read_text("utf8").splitlines()
+    ))
+    assert reads[8:] != reads[:8]  # the second pass visits the shards in another order
+    assert [eg.reference.text for eg in ShardCorpus(shards, seed=1)(nlp)][:5] == [
+        eg.reference.text for eg in ShardCorpus(shards, seed=1)(nlp)
+    ][:5]  # same seed, same order
