@@ -21,12 +21,79 @@ import argparse
 import http.client
 import itertools
 import json
+import os
+import socket
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- a server to load
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment() -> dict[str, str]:
+    """This environment, with the repository importable (for ``python -m`` children)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def start_server(model: Path, *extra: str, wait: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """``hybridner serve MODEL`` on a free loopback port, once ``/health`` answers.
+
+    Returns the process and its URL; raises RuntimeError (after stopping it) when it
+    exits or does not answer within ``wait`` seconds.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hybridner", "serve", str(model), "--port", str(port), "--quiet", *extra],
+        env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            error = server.stderr.read()[-2000:]
+            stop_server(server)
+            raise RuntimeError(f"the server exited with status {server.returncode}: {error}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return server, url
+        except OSError:
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError(f"the server did not answer /health within {wait} s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server of :func:`start_server` (terminate, then kill)."""
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    if server.stderr is not None:
+        server.stderr.close()
+
+
+# ---------------------------------------------------------------- the client
 
 
 def check_answer(status: int, body: bytes, sent: list[dict[str, Any]]) -> str | None:

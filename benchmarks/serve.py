@@ -28,16 +28,15 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.http_load import ROOT, environment, start_server, stop_server
+
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.80
@@ -59,41 +58,14 @@ def in_process(model: Path, texts: list[str], batch_size: int) -> dict[str, floa
     return {"texts": count, "seconds": round(seconds, 3), "texts_per_s": count / seconds}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
 def served(model: Path, texts: list[str], *, concurrency: int, work: Path) -> dict[str, dict[str, Any]]:
     """The load client's summaries for single texts and batches of 32, against one server."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     texts_file = work / "texts.json"
     texts_file.write_text(json.dumps(texts), "utf8")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hybridner", "serve", str(model), "--port", str(port), "--quiet",
-         "--max-batch-size", "64", "--timeout", "120"],
-        env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    server, url = start_server(
+        model, "--max-batch-size", "64", "--timeout", "120", wait=120
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited: {server.stderr.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not start within 120 s") from None
-                time.sleep(0.3)
         results = {}
         for name, batch in (("single", 1), ("batch32", 32)):
             # warm up the server's model, then measure
@@ -110,12 +82,7 @@ def served(model: Path, texts: list[str], *, concurrency: int, work: Path) -> di
             results[name] = summary
         return results
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        server.stderr.close()
+        stop_server(server)
 
 
 def render(results: dict[str, Any]) -> str:

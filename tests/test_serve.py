@@ -8,8 +8,6 @@ tools (httpx2, schemathesis) are not installed.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +26,7 @@ from hybridner.cli import app as cli_app
 from hybridner.errors import HybridNERError
 from hybridner.inference import NERModel, load
 
+from benchmarks.http_load import environment, start_server, stop_server
 from conftest import DRUGS_IN_LEXICON, REPO, TinyProject, make_ruler_model, make_tiny_project
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
@@ -369,51 +368,6 @@ def test_serve_openapi_documents_bodies_errors_and_limits(client: TestClient) ->
 # ---------------------------------------------------------------------- the real server, under load
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def wait_for_health(url: str, server: subprocess.Popen, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the server exited with status {server.returncode}: {server.stderr.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the server did not answer /health within {seconds} s")
-
-
-def start_server(model: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hybridner", "serve", str(model), "--port", str(port), "--quiet", *extra],
-        env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    return server, f"http://127.0.0.1:{port}"
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-    server.stderr.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("workers", "batch", "requests"), [(1, 1, 200), (1, 8, 60), (2, 4, 60)])
 def test_serve_under_load_nothing_fails(
@@ -426,7 +380,6 @@ def test_serve_under_load_nothing_fails(
     texts_file.write_text(json.dumps(texts), "utf8")
     server, url = start_server(run_dir, "--workers", str(workers))
     try:
-        wait_for_health(url, server)
         client = subprocess.run(
             [sys.executable, "-m", "benchmarks.http_load", "--url", url, "--texts", str(texts_file),
              "--batch", str(batch), "--requests", str(requests), "--concurrency", "4", "--duration", "20"],
